@@ -1,0 +1,22 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Connection } from './connection.js';
+import type { TableName } from '../names.js';
+
+export interface TableInfo {
+  name: TableName;
+  engine: string | null;
+}
+
+/** The base tables (not views) of the connection's database, by exact name. */
+export async function baseTables(conn: Connection): Promise<Map<string, TableInfo>> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    "SELECT TABLE_NAME AS name, ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
+  );
+  return new Map(rows.map((row) => [String(row.name), { name: String(row.name) as TableName, engine: row.engine === null ? null : String(row.engine) }]));
+}
+
+/** The requested tables that the database does not have, in request order. */
+export async function missingTables(conn: Connection, tables: readonly TableName[]): Promise<TableName[]> {
+  const existing = await baseTables(conn);
+  return tables.filter((table) => !existing.has(table));
+}

@@ -1,0 +1,51 @@
+import mysql from 'mysql2/promise';
+import type { MysqlSettings } from '../config.js';
+
+export type Connection = mysql.Connection;
+
+/**
+ * A session whose text is utf8mb4 both ways and whose temporal values are UTC, so that dumps
+ * and restores do not depend on the server's defaults. The password goes to the driver only.
+ */
+export async function connect(settings: MysqlSettings, options: { typeCast?: boolean } = {}): Promise<Connection> {
+  const conn = await mysql.createConnection({
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    password: settings.password,
+    database: settings.database,
+    charset: 'UTF8MB4_GENERAL_CI',
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    multipleStatements: false,
+    typeCast: options.typeCast ?? true,
+    connectTimeout: 10_000,
+  });
+  try {
+    await conn.query("SET NAMES utf8mb4, time_zone = '+00:00'");
+  } catch (err) {
+    await conn.end().catch(() => undefined);
+    throw err;
+  }
+  return conn;
+}
+
+/** Closes a connection, or destroys it when the server is gone; never throws. */
+export async function disconnect(conn: Connection): Promise<void> {
+  try {
+    await conn.end();
+  } catch {
+    conn.destroy();
+  }
+}
+
+export async function withConnection<T>(settings: MysqlSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
+  const conn = await connect(settings);
+  try {
+    return await work(conn);
+  } finally {
+    await disconnect(conn);
+  }
+}
