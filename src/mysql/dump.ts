@@ -124,8 +124,11 @@ export class ConsistentSnapshot {
   }
 
   async close(): Promise<void> {
+    // A session still streaming rows (a failed backup) cannot take another command: cut it off.
+    for (const conn of this.sessions) if (!this.idle.includes(conn)) conn.destroy();
+    const usable = [this.lockSession, ...this.idle];
     await Promise.all(
-      [this.lockSession, ...this.sessions].map(async (conn) => {
+      usable.map(async (conn) => {
         // Ends the snapshot and, for tables without MVCC, the read lock.
         await conn.query('ROLLBACK').catch(() => undefined);
         await conn.query('UNLOCK TABLES').catch(() => undefined);

@@ -1,0 +1,12 @@
+import type { Config } from '../config.js';
+import type { JobQueue } from '../jobs/queue.js';
+import type { Logger } from '../log.js';
+import type { Catalog } from '../store/catalog.js';
+
+/** What the request handlers need; they never do slow work themselves. */
+export interface ApiContext {
+  config: Config;
+  catalog: Catalog;
+  queue: JobQueue;
+  log: Logger;
+}

@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { MysqlSettings } from './config.js';
+import { ArchiveWriter } from './archive/writer.js';
+import { inspectArchive } from './archive/reader.js';
+import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
+import type { BackupJob } from './jobs/job.js';
+import { PermanentJobError } from './jobs/job.js';
+import { ConsistentSnapshot, TableMissingError } from './mysql/dump.js';
+import type { Logger } from './log.js';
+import { entryNameOf, type TableName } from './names.js';
+import type { BackupDir } from './store/local.js';
+
+export interface BackupSettings {
+  mysql: MysqlSettings;
+  dir: BackupDir;
+  sevenZipLevel: number;
+  dumpParallelism: number;
+}
+
+export interface BackupResult {
+  path: string;
+  tables: Map<string, TableSummary & { entry: string }>;
+}
+
+/**
+ * Runs a backup job: one snapshot → table dumps → one archive under a temp name → tested →
+ * renamed to the promised name. A retried job starts from its own clean temp files.
+ */
+export async function makeBackup(job: BackupJob, settings: BackupSettings, log: Logger, signal?: AbortSignal): Promise<BackupResult> {
+  const { dir } = settings;
+  const tempPath = dir.tempArchivePath(job.id);
+  await dir.removeJobFiles(job.id);
+  const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel });
+  const onAbort = () => writer.abort();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    let snapshot: ConsistentSnapshot;
+    try {
+      snapshot = await ConsistentSnapshot.open(settings.mysql, job.tables, settings.dumpParallelism);
+    } catch (err) {
+      if (err instanceof TableMissingError) throw new PermanentJobError(err.message);
+      throw err;
+    }
+    let summaries: Map<string, TableSummary & { entry: string }>;
+    try {
+      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, (tables) =>
+        JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables), null, 2),
+      );
+    } finally {
+      await snapshot.close();
+    }
+    signal?.throwIfAborted();
+    const inspection = await inspectArchive(tempPath);
+    if (!inspection.ok) throw new Error(`the new archive failed its test: ${inspection.reason}`);
+    for (const [table, summary] of summaries) {
+      const entry = inspection.entries.find((e) => e.name === summary.entry);
+      if (!entry || entry.size !== summary.bytes) throw new Error(`the new archive holds a wrong ${table}.sql`);
+    }
+    await dir.publish(tempPath, job.archive);
+    log.info({ tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])) }, 'archive published');
+    return { path: dir.pathOf(job.archive), tables: summaries };
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await dir.removeJobFiles(job.id);
+  }
+}
+
+interface TableSlot {
+  table: TableName;
+  state: 'pending' | 'direct' | 'spooling' | 'spooled';
+  spoolPath: string;
+  spooled?: Promise<void>;
+}
+
+/**
+ * Dumps up to `parallelism` tables at once while 7-Zip compresses. The table the compressor
+ * waits for streams straight into it; the others spool to disk until the compressor is free,
+ * and then go in together in one 7-Zip run. So a single big table is never written twice, and
+ * with several tables the dump hides behind compression (or the other way round).
+ */
+async function packTables(
+  tables: TableName[],
+  snapshot: ConsistentSnapshot,
+  writer: ArchiveWriter,
+  spoolDir: string,
+  parallelism: number,
+  manifestFor: (tables: Map<string, TableSummary & { entry: string }>) => string,
+): Promise<Map<string, TableSummary & { entry: string }>> {
+  await mkdir(spoolDir, { recursive: true });
+  const summaries = new Map<string, TableSummary & { entry: string }>();
+  const slots: TableSlot[] = tables.map((table) => ({ table, state: 'pending', spoolPath: join(spoolDir, entryNameOf(table)) }));
+  let nextToStart = 0;
+  let busy = 0;
+  let compressorWaitsFor = -1;
+  let handOver: ((stream: Readable) => void) | null = null;
+  let failure: Error | null = null;
+  let wakeCompressor: (() => void) | null = null;
+
+  const dumpOf = (slot: TableSlot): Readable => {
+    const dump = snapshot.dumpTable(slot.table);
+    const digest = new DigestStream();
+    dump.on('error', (err) => digest.destroy(err));
+    digest.on('finish', () =>
+      summaries.set(slot.table, { entry: entryNameOf(slot.table), rows: dump.rows, bytes: digest.bytes, sha256: digest.hex() }),
+    );
+    return dump.pipe(digest);
+  };
+
+  const fail = (err: Error) => {
+    failure ??= err;
+    wakeCompressor?.();
+  };
+
+  const startDumps = () => {
+    while (busy < parallelism && nextToStart < slots.length && !failure) {
+      const index = nextToStart++;
+      const slot = slots[index] as TableSlot;
+      busy++;
+      const stream = dumpOf(slot);
+      const finished = () => {
+        busy--;
+        startDumps();
+      };
+      if (index === compressorWaitsFor && handOver) {
+        slot.state = 'direct';
+        stream.once('end', finished);
+        stream.once('error', finished);
+        handOver(stream);
+        handOver = null;
+      } else {
+        slot.state = 'spooling';
+        slot.spooled = pipeline(stream, createWriteStream(slot.spoolPath)).then(
+          () => {
+            slot.state = 'spooled';
+            finished();
+            wakeCompressor?.();
+          },
+          (err: Error) => {
+            finished();
+            fail(err);
+            throw err;
+          },
+        );
+        slot.spooled.catch(() => undefined);
+      }
+    }
+  };
+
+  startDumps();
+  for (let index = 0; index < slots.length; ) {
+    if (failure) throw failure;
+    const slot = slots[index] as TableSlot;
+    if (slot.state === 'spooled') {
+      const batch: string[] = [];
+      while (index < slots.length && slots[index]?.state === 'spooled') batch.push((slots[index++] as TableSlot).spoolPath);
+      if (index === slots.length) batch.push(await writeManifest(spoolDir, manifestFor(summaries)));
+      await writer.addFiles(batch);
+    } else if (slot.state === 'spooling') {
+      await slot.spooled;
+    } else if (slot.state === 'pending') {
+      compressorWaitsFor = index;
+      const stream = await new Promise<Readable>((resolve, reject) => {
+        handOver = resolve;
+        wakeCompressor = () => failure && reject(failure);
+        startDumps();
+      });
+      wakeCompressor = null;
+      await writer.addStream(entryNameOf(slot.table), stream);
+      index++;
+      if (index === slots.length) await writer.addFiles([await writeManifest(spoolDir, manifestFor(summaries))]);
+    }
+  }
+  return summaries;
+}
+
+async function writeManifest(spoolDir: string, text: string): Promise<string> {
+  const path = join(spoolDir, MANIFEST_ENTRY);
+  await writeFile(path, text);
+  return path;
+}
+
+/** Passes bytes through, counting them and hashing them (SHA-256). */
+class DigestStream extends Transform {
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+  private digest: string | null = null;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  hex(): string {
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+}

@@ -1,0 +1,127 @@
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '../log.js';
+import { decodeJob, PermanentJobError, type Job } from './job.js';
+import type { JobQueue } from './queue.js';
+
+export type JobHandler = (job: Job, context: { signal: AbortSignal; log: Logger; attempt: number }) => Promise<void>;
+
+export interface WorkerOptions {
+  slots: number;
+  log: Logger;
+}
+
+/** How long one pull waits for a job before asking again (also bounds how fast stop() is noticed). */
+const PULL_EXPIRES_MS = 5_000;
+
+/**
+ * Takes jobs from the work queue, one per free slot (never prefetching: a buffered job whose
+ * ack_wait ran out would be redelivered elsewhere while still waiting here), keeps each alive
+ * with working() while it runs, and acks only once its result is in place.
+ */
+export class Worker {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly handler: JobHandler,
+    private readonly options: WorkerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const consumer = await this.queue.js.consumers.get(this.queue.settings.stream, this.queue.settings.consumer);
+    this.running = true;
+    this.loops = Array.from({ length: this.options.slots }, () => this.loop(consumer));
+  }
+
+  /** Stops taking jobs; waits up to `graceMs` for running ones, then hands them back for redelivery. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    const jobs = [...this.active.values()];
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(jobs.map((j) => j.done)), grace]);
+    clearTimeout(timer);
+    for (const job of this.active.values()) job.abort.abort(new Error('service is shutting down'));
+    await Promise.all(this.loops);
+  }
+
+  private async loop(consumer: Consumer): Promise<void> {
+    while (this.running) {
+      let msg: JsMsg | null;
+      try {
+        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+      } catch (err) {
+        if (!this.running) break;
+        this.options.log.warn({ err }, 'pulling a job failed; retrying');
+        await sleep(1_000);
+        continue;
+      }
+      if (!msg) continue;
+      if (!this.running) {
+        msg.nak();
+        break;
+      }
+      await this.run(msg);
+    }
+  }
+
+  private async run(msg: JsMsg): Promise<void> {
+    const attempt = msg.info.deliveryCount;
+    let job: Job;
+    try {
+      job = decodeJob(msg.data);
+    } catch (err) {
+      this.options.log.error({ err, seq: msg.seq }, 'dropping a malformed job message');
+      await this.discard(msg, 'malformed job');
+      return;
+    }
+    const log = this.options.log.child({ job: job.id, kind: job.kind, archive: job.archive });
+    const abort = new AbortController();
+    const heartbeat = setInterval(() => msg.working(), Math.max(1_000, this.queue.settings.ackWaitMs / 3));
+    const done = (async () => {
+      log.info({ attempt, tables: job.tables }, 'job started');
+      const started = Date.now();
+      try {
+        await this.handler(job, { signal: abort.signal, log, attempt });
+        await msg.ackAck();
+        log.info({ ms: Date.now() - started }, 'job done');
+      } catch (err) {
+        if (abort.signal.aborted) {
+          log.warn({ err }, 'job interrupted; handing it back for redelivery');
+          msg.nak();
+        } else if (err instanceof PermanentJobError || attempt >= this.queue.settings.maxDeliver) {
+          log.error({ err, attempt }, 'job failed');
+          await this.discard(msg, (err as Error).message);
+        } else {
+          const delayMs = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
+          log.warn({ err, attempt, retryInMs: delayMs }, 'job attempt failed; it will be retried');
+          msg.nak(delayMs);
+        }
+      } finally {
+        clearInterval(heartbeat);
+      }
+    })();
+    this.active.set(job.id, { abort, done });
+    try {
+      await done;
+    } finally {
+      this.active.delete(job.id);
+    }
+  }
+
+  /** A work-queue stream keeps a terminated message: remove it so it is never seen again. */
+  private async discard(msg: JsMsg, reason: string): Promise<void> {
+    msg.term(reason);
+    try {
+      await this.queue.jsm.streams.deleteMessage(this.queue.settings.stream, msg.seq, false);
+    } catch (err) {
+      this.options.log.warn({ err, seq: msg.seq }, 'could not delete a finished job message');
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,84 @@
+import { connect } from '@nats-io/transport-node';
+import { startApi } from './api/service.js';
+import { makeBackup } from './backup.js';
+import { sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { JobQueue } from './jobs/queue.js';
+import { Worker, type JobHandler } from './jobs/worker.js';
+import { createLogger, type Logger } from './log.js';
+import { restoreTables } from './restore.js';
+import { Catalog } from './store/catalog.js';
+import { BackupDir } from './store/local.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  try {
+    await run(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'service stopped on an error');
+    process.exit(1);
+  }
+}
+
+async function run(config: Config, log: Logger): Promise<void> {
+  const bin = sevenZipBinary();
+  log.info({ config: describeConfig(config), sevenZip: { bin, version: await sevenZipVersion(bin) } }, 'starting');
+
+  const dir = new BackupDir(config.backupDir);
+  await dir.ensure();
+  const nc = await connect({
+    servers: config.natsServers,
+    name: 'nats-mysql-tables-backup',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1_000,
+  });
+  (async () => {
+    for await (const status of nc.status()) log.info({ status: status.type }, 'NATS connection status');
+  })().catch(() => undefined);
+
+  const queue = await JobQueue.open(nc, {
+    stream: config.jobsStream,
+    subjectPrefix: config.subjectPrefix,
+    consumer: config.queueGroup,
+    ackWaitMs: config.jobAckWaitMs,
+    maxDeliver: config.jobMaxDeliver,
+  });
+  const handler: JobHandler = async (job, { signal, log: jobLog }) => {
+    if (job.kind === 'backup') {
+      await makeBackup(job, { mysql: config.mysql, dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism }, jobLog, signal);
+    } else {
+      await restoreTables(job, { mysql: config.mysql, dir, restoreParallelism: config.restoreParallelism }, jobLog, signal);
+    }
+  };
+  const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
+  await worker.start();
+  const subscriptions = startApi(nc, { config, catalog: new Catalog(dir), queue, log });
+  log.info({ servers: config.natsServers, prefix: config.subjectPrefix }, 'service ready');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new requests or jobs; letting running jobs finish');
+    for (const sub of subscriptions) sub.unsubscribe();
+    await worker.stop(config.shutdownGraceMs);
+    await nc.drain();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await nc.closed();
+}
+
+void main();

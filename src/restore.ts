@@ -1,0 +1,75 @@
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import type { MysqlSettings } from './config.js';
+import { extractEntry, inspectArchive } from './archive/reader.js';
+import type { RestoreJob } from './jobs/job.js';
+import { PermanentJobError } from './jobs/job.js';
+import type { Logger } from './log.js';
+import { connect, disconnect, type Connection } from './mysql/connection.js';
+import { createStatementSplitter } from './mysql/statements.js';
+import { entryNameOf, type TableName } from './names.js';
+import type { BackupDir } from './store/local.js';
+
+export interface RestoreSettings {
+  mysql: MysqlSettings;
+  dir: BackupDir;
+  restoreParallelism: number;
+}
+
+/**
+ * Runs a restore job: each requested `<table>.sql` streams out of the archive (7-Zip `-so`),
+ * through the statement splitter, into its own connection; tables load in parallel.
+ */
+export async function restoreTables(job: RestoreJob, settings: RestoreSettings, log: Logger, signal?: AbortSignal): Promise<void> {
+  const path = settings.dir.pathOf(job.archive);
+  if (!(await settings.dir.has(job.archive))) throw new PermanentJobError(`archive ${job.archive} not found`);
+  const inspection = await inspectArchive(path);
+  if (!inspection.ok) throw new PermanentJobError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
+  const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
+  if (missing.length > 0) throw new PermanentJobError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);
+
+  const queue = [...job.tables];
+  const worker = async () => {
+    for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+      signal?.throwIfAborted();
+      const statements = await restoreTable(settings.mysql, path, table, signal);
+      log.info({ table, statements }, 'table restored');
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, worker));
+}
+
+async function restoreTable(mysql: MysqlSettings, archivePath: string, table: TableName, signal?: AbortSignal): Promise<number> {
+  const conn = await connect(mysql);
+  let statements = 0;
+  try {
+    await pipeline(
+      extractEntry(archivePath, entryNameOf(table)),
+      createStatementSplitter(),
+      new Writable({
+        objectMode: true,
+        write(statement: string, _encoding, callback) {
+          run(conn, statement).then(() => {
+            statements++;
+            callback();
+          }, callback);
+        },
+      }),
+      { signal },
+    );
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+  await disconnect(conn);
+  return statements;
+}
+
+async function run(conn: Connection, statement: string): Promise<void> {
+  try {
+    await conn.query(statement);
+  } catch (err) {
+    const text = statement.length > 200 ? `${statement.slice(0, 200)}…` : statement;
+    throw new Error(`${(err as Error).message} (in: ${text})`, { cause: err });
+  }
+}

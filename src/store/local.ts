@@ -1,0 +1,96 @@
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkArchiveName, type ArchiveName } from '../names.js';
+
+export interface LocalArchive {
+  name: ArchiveName;
+  size: number;
+  mtimeMs: number;
+}
+
+const ARCHIVE_NAME = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-backup(?:-(\d+))?\.7z$/;
+
+/** The archive name a backup requested at `date` gets; `sequence` > 1 tells apart backups of the same second. */
+export function archiveNameFor(date: Date, sequence: number): ArchiveName {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const stamp =
+    `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}_` +
+    `${pad(date.getUTCHours())}-${pad(date.getUTCMinutes())}-${pad(date.getUTCSeconds())}`;
+  return `${stamp}-backup${sequence > 1 ? `-${sequence}` : ''}.7z` as ArchiveName;
+}
+
+/** Oldest first: by the time in the name (then its sequence), else by modification time. */
+export function compareArchives(a: LocalArchive, b: LocalArchive): number {
+  const ka = sortKey(a);
+  const kb = sortKey(b);
+  return ka.time - kb.time || ka.sequence - kb.sequence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+function sortKey(archive: LocalArchive): { time: number; sequence: number } {
+  const m = ARCHIVE_NAME.exec(archive.name);
+  if (!m) return { time: archive.mtimeMs, sequence: 0 };
+  const [, y, mo, d, h, mi, s, seq] = m;
+  return { time: Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)), sequence: Number(seq ?? 1) };
+}
+
+/**
+ * The backup directory. Finished archives are plain `*.7z` files; everything in progress is
+ * hidden (a leading dot) and named after its job, so a retried job reuses its own temp files and
+ * a listing never shows half-written work.
+ */
+export class BackupDir {
+  constructor(readonly root: string) {}
+
+  async ensure(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+  }
+
+  pathOf(name: ArchiveName): string {
+    return join(this.root, name);
+  }
+
+  async has(name: ArchiveName): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(name))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async list(): Promise<LocalArchive[]> {
+    const archives: LocalArchive[] = [];
+    for (const entry of await readdir(this.root, { withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.toLowerCase().endsWith('.7z')) continue;
+      const checked = checkArchiveName(entry.name);
+      if (!checked.ok) continue;
+      try {
+        const info = await stat(join(this.root, entry.name));
+        archives.push({ name: checked.value, size: info.size, mtimeMs: info.mtimeMs });
+      } catch {
+        // Removed between readdir and stat.
+      }
+    }
+    return archives.sort(compareArchives);
+  }
+
+  /** Where a job writes its archive before the atomic rename. */
+  tempArchivePath(jobId: string): string {
+    return join(this.root, `.job-${jobId}.7z.partial`);
+  }
+
+  /** Where a job spools table dumps that wait for the compressor. */
+  spoolDir(jobId: string): string {
+    return join(this.root, `.job-${jobId}.spool`);
+  }
+
+  /** Moves a finished archive to its promised name in one step (same file system). */
+  async publish(tempPath: string, name: ArchiveName): Promise<void> {
+    await rename(tempPath, this.pathOf(name));
+  }
+
+  async removeJobFiles(jobId: string): Promise<void> {
+    await rm(this.tempArchivePath(jobId), { force: true });
+    await rm(`${this.tempArchivePath(jobId)}.tmp`, { force: true });
+    await rm(this.spoolDir(jobId), { recursive: true, force: true });
+  }
+}
