@@ -63,6 +63,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();
   const subscriptions = startApi(nc, { config, catalog: new Catalog(dir), queue, log });
+  // Ready means the server knows the subscriptions: a request sent now finds a responder.
+  await nc.flush();
   log.info({ servers: config.natsServers, prefix: config.subjectPrefix }, 'service ready');
 
   let stopping = false;

@@ -1,0 +1,41 @@
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+
+export interface Reply {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export function natsConnect(): Promise<NatsConnection> {
+  return connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+}
+
+/** A request as `nats req` sends it: a body and, optionally, headers. */
+export async function request(nc: NatsConnection, subject: string, body: string | Uint8Array, headers?: Record<string, string>): Promise<Reply> {
+  let h;
+  if (headers) {
+    h = natsHeaders();
+    for (const [key, value] of Object.entries(headers)) h.set(key, value);
+  }
+  const msg = await nc.request(subject, body, { timeout: 10_000, headers: h });
+  const replyHeaders: Record<string, string> = {};
+  if (msg.headers) for (const [key, values] of msg.headers) replyHeaders[key] = values.join(',');
+  return { body: new TextDecoder().decode(msg.data), headers: replyHeaders };
+}
+
+/** Until issue-3's status subject exists: a job is finished once the work queue is empty. */
+export async function waitForJobsDrained(nc: NatsConnection, stream: string, timeoutMs = 60_000): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const info = await jsm.streams.info(stream);
+    if (info.state.messages === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`jobs on ${stream} not finished after ${timeoutMs} ms`);
+}
+
+export async function deleteStream(nc: NatsConnection, stream: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(stream).catch(() => undefined);
+}

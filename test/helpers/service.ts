@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface RunningService {
+  prefix: string;
+  stream: string;
+  backupDir: string;
+  child: ChildProcess;
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[];
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<number | null>;
+}
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** A unique prefix, stream and backup dir, so test files never see each other's jobs. */
+export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; BACKUP_DIR: string } {
+  const tag = randomBytes(4).toString('hex');
+  return {
+    SUBJECT_PREFIX: `test${tag}`,
+    JOBS_STREAM: `TEST_${tag}`,
+    BACKUP_DIR: mkdtempSync(join(tmpdir(), 'backups-')),
+  };
+}
+
+/** Starts the real service (src/main.ts) as a child process and waits until it serves. */
+export async function startService(env: Record<string, string> = {}): Promise<RunningService> {
+  const fullEnv: Record<string, string> & ReturnType<typeof isolatedEnv> = { ...isolatedEnv(), LOG_LEVEL: 'debug', ...env };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...fullEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let buffered = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+      for (const wake of waiters) wake();
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+
+  const waitForLog: RunningService['waitForLog'] = (match, timeoutMs = 30_000) =>
+    new Promise((resolveLine, reject) => {
+      const check = () => {
+        const found = logs.find(match);
+        if (found) {
+          cleanup();
+          resolveLine(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`log line not seen in ${timeoutMs} ms; stderr: ${stderr}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      void exited.then(() => {
+        if (waiters.has(check)) {
+          cleanup();
+          reject(new Error(`service exited; stderr: ${stderr}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+        }
+      });
+      check();
+    });
+
+  await waitForLog((line) => line.msg === 'service ready');
+  return {
+    prefix: fullEnv.SUBJECT_PREFIX,
+    stream: fullEnv.JOBS_STREAM,
+    backupDir: fullEnv.BACKUP_DIR,
+    child,
+    logs,
+    waitForLog,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
