@@ -40,12 +40,12 @@ export async function restoreTables(job: RestoreJob, settings: RestoreSettings, 
 }
 
 async function restoreTable(mysql: MysqlSettings, archivePath: string, table: TableName, signal?: AbortSignal): Promise<number> {
-  const conn = await connect(mysql);
+  const conn = await connect(mysql, { rawBytes: true });
   let statements = 0;
   try {
     await pipeline(
       extractEntry(archivePath, entryNameOf(table)),
-      createStatementSplitter(),
+      createStatementSplitter({ encoding: 'latin1' }),
       new Writable({
         objectMode: true,
         write(statement: string, _encoding, callback) {

@@ -7,14 +7,27 @@ export type Connection = mysql.Connection;
  * A session whose text is utf8mb4 both ways and whose temporal values are UTC, so that dumps
  * and restores do not depend on the server's defaults. The password goes to the driver only.
  */
-export async function connect(settings: MysqlSettings, options: { typeCast?: boolean } = {}): Promise<Connection> {
+export interface ConnectOptions {
+  typeCast?: boolean;
+  /**
+   * SQL text goes to the server as the bytes of a latin1-decoded string (mysql2's `binary`
+   * encoding), so statements replayed from a dump keep their exact bytes; the session still
+   * speaks utf8mb4, or whatever the dump's own `SET NAMES` says.
+   */
+  rawBytes?: boolean;
+}
+
+export async function connect(settings: MysqlSettings, options: ConnectOptions = {}): Promise<Connection> {
   const conn = await mysql.createConnection({
     host: settings.host,
     port: settings.port,
     user: settings.user,
     password: settings.password,
     database: settings.database,
-    charset: 'UTF8MB4_GENERAL_CI',
+    charset: options.rawBytes ? 'BINARY' : 'UTF8MB4_GENERAL_CI',
+    // With session tracking, mysql2 follows the server's character_set_client (a dump's own
+    // SET NAMES) and would encode later statements as UTF-8 again.
+    flags: options.rawBytes ? ['-SESSION_TRACK'] : undefined,
     timezone: 'Z',
     supportBigNumbers: true,
     bigNumberStrings: true,

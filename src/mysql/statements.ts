@@ -97,6 +97,8 @@ function matchAt(buf: Buffer, at: number, pattern: Buffer, final: boolean): numb
 }
 
 class StatementScanner {
+  constructor(private readonly encoding: StatementEncoding = 'utf8') {}
+
   private state = NORMAL;
   /** The state a string returns to when it closes (NORMAL or EXEC). */
   private strReturn = NORMAL;
@@ -553,9 +555,16 @@ class StatementScanner {
     }
     while (s < e && WS[whole[s]!] === 1) s++;
     while (e > s && WS[whole[e - 1]!] === 1) e--;
-    if (e > s) out(whole.toString('utf8', s, e));
+    if (e > s) out(whole.toString(this.encoding, s, e));
   }
 }
+
+/**
+ * How statements are decoded. `latin1` maps each byte to one character, so a statement holds its
+ * exact bytes even where a dump has raw binary inside a string literal (mysqldump without
+ * --hex-blob); send such strings over a connection whose encoding is `binary` as well.
+ */
+export type StatementEncoding = 'utf8' | 'latin1';
 
 /**
  * Object-mode Transform: input Buffer chunks of a SQL file (UTF-8, arbitrary
@@ -563,10 +572,12 @@ class StatementScanner {
  * string per statement, WITHOUT the trailing delimiter, trimmed of surrounding
  * whitespace.
  */
-export function createStatementSplitter(): Transform {
-  const scanner = new StatementScanner();
+export function createStatementSplitter(options: { encoding?: StatementEncoding } = {}): Transform {
+  const scanner = new StatementScanner(options.encoding);
   return new Transform({
     readableObjectMode: true,
+    // Statements can be ~1 MiB each: keep only a few finished ones queued.
+    readableHighWaterMark: 4,
     transform(this: Transform, chunk: unknown, encoding: BufferEncoding, callback: TransformCallback): void {
       try {
         const buf = Buffer.isBuffer(chunk)
