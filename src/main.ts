@@ -10,6 +10,12 @@ import { restoreTables } from './restore.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
 
+/** Set once the service runs; a signal that comes earlier just ends the process. */
+let shutdown: ((signal: string) => Promise<void>) | null = null;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => (shutdown ? void shutdown(signal) : process.exit(0)));
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -68,7 +74,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   log.info({ servers: config.natsServers, prefix: config.subjectPrefix }, 'service ready');
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new requests or jobs; letting running jobs finish');
@@ -78,8 +84,6 @@ async function run(config: Config, log: Logger): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
   await nc.closed();
 }
 
