@@ -23,7 +23,8 @@ export interface RestoreSettings {
 export async function restoreTables(job: RestoreJob, settings: RestoreSettings, log: Logger, signal?: AbortSignal): Promise<void> {
   const path = settings.dir.pathOf(job.archive);
   if (!(await settings.dir.has(job.archive))) throw new PermanentJobError(`archive ${job.archive} not found`);
-  const inspection = await inspectArchive(path);
+  // Listing only: the request was answered after a full test, and extraction checks each CRC.
+  const inspection = await inspectArchive(path, { test: false });
   if (!inspection.ok) throw new PermanentJobError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
   const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
   if (missing.length > 0) throw new PermanentJobError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);

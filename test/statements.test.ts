@@ -2,11 +2,11 @@ import { Buffer } from 'node:buffer';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createStatementSplitter, splitStatements } from '../src/mysql/statements.js';
+import { createStatementSplitter, splitStatements, type StatementEncoding } from '../src/mysql/statements.js';
 
 /** Feeds the chunks to a splitter and collects what it emits. */
-async function viaStream(chunks: Buffer[]): Promise<string[]> {
-  const splitter = createStatementSplitter();
+async function viaStream(chunks: Buffer[], encoding?: StatementEncoding): Promise<string[]> {
+  const splitter = createStatementSplitter(encoding === undefined ? {} : { encoding });
   const out: string[] = [];
   const collected = (async () => {
     for await (const statement of splitter) out.push(statement as string);
@@ -30,11 +30,11 @@ function cut(buf: Buffer, offsets: number[]): Buffer[] {
 }
 
 /** Every single-cut split, one-byte chunks, and some random multi-cut splits all give `expected`. */
-async function expectAllSplits(sql: string | Buffer, expected: string[]): Promise<void> {
+async function expectAllSplits(sql: string | Buffer, expected: string[], encoding?: StatementEncoding): Promise<void> {
   const buf = typeof sql === 'string' ? Buffer.from(sql, 'utf8') : sql;
-  expect(await viaStream([buf])).toEqual(expected);
+  expect(await viaStream([buf], encoding)).toEqual(expected);
   for (let at = 0; at <= buf.length; at++) {
-    const got = await viaStream(cut(buf, [at]));
+    const got = await viaStream(cut(buf, [at]), encoding);
     if (JSON.stringify(got) !== JSON.stringify(expected)) {
       // Report the failing offset clearly.
       expect({ at, got }).toEqual({ at, got: expected });
@@ -42,7 +42,7 @@ async function expectAllSplits(sql: string | Buffer, expected: string[]): Promis
   }
   const bytes: Buffer[] = [];
   for (let k = 0; k < buf.length; k++) bytes.push(buf.subarray(k, k + 1));
-  expect(await viaStream(bytes)).toEqual(expected);
+  expect(await viaStream(bytes, encoding)).toEqual(expected);
 
   let seed = 12345;
   const random = (n: number): number => {
@@ -54,7 +54,7 @@ async function expectAllSplits(sql: string | Buffer, expected: string[]): Promis
     const cuts = 1 + random(8);
     for (let k = 0; k < cuts; k++) offsets.add(random(buf.length + 1));
     const sorted = [...offsets].sort((a, b) => a - b);
-    const got = await viaStream(cut(buf, sorted));
+    const got = await viaStream(cut(buf, sorted), encoding);
     if (JSON.stringify(got) !== JSON.stringify(expected)) {
       expect({ offsets: sorted, got }).toEqual({ offsets: sorted, got: expected });
     }
@@ -295,6 +295,46 @@ describe('DELIMITER', () => {
     expect(() => splitStatements('DELIMITER')).toThrow(/DELIMITER/);
     expect(() => splitStatements('DELIMITER \\\\\nSELECT 1;')).toThrow(/backslash/);
     await expect(viaStream([Buffer.from('SELECT 1;\nDELIMITER\n')])).rejects.toThrow(/DELIMITER/);
+  });
+});
+
+describe('latin1 output', () => {
+  /** A string literal holding every byte value, escaped the way mysqldump escapes binary data. */
+  function binaryLiteral(): Buffer {
+    const escapes = new Map<number, string>([
+      [0x00, '\\0'],
+      [0x27, "\\'"],
+      [0x22, '\\"'],
+      [0x5c, '\\\\'],
+      [0x0a, '\\n'],
+      [0x0d, '\\r'],
+      [0x1a, '\\Z'],
+    ]);
+    const parts: Buffer[] = [Buffer.from("'")];
+    for (let b = 0; b < 256; b++) {
+      const escaped = escapes.get(b);
+      parts.push(escaped === undefined ? Buffer.from([b]) : Buffer.from(escaped, 'latin1'));
+    }
+    parts.push(Buffer.from("'"));
+    return Buffer.concat(parts);
+  }
+
+  it('keeps the exact bytes of raw binary string literals, however the input is chunked', async () => {
+    const literal = binaryLiteral();
+    const first = Buffer.concat([Buffer.from('INSERT INTO `blobs` VALUES (1,'), literal, Buffer.from(",'a;b'),(2,"), literal, Buffer.from(')')]);
+    const second = Buffer.from("SELECT 'café 😀'", 'utf8');
+    const input = Buffer.concat([Buffer.from('-- c\n'), first, Buffer.from(';\n'), second, Buffer.from(';\n')]);
+    const expected = [first.toString('latin1'), second.toString('latin1')];
+    await expectAllSplits(input, expected, 'latin1');
+    const got = await viaStream([input], 'latin1');
+    expect(got.map((s) => Buffer.from(s, 'latin1'))).toEqual([first, second]);
+  });
+
+  it('defaults to UTF-8', async () => {
+    const input = Buffer.from("SELECT 'é';");
+    expect(await viaStream([input])).toEqual(["SELECT 'é'"]);
+    expect(await viaStream([input], 'utf8')).toEqual(["SELECT 'é'"]);
+    expect(await viaStream([input], 'latin1')).toEqual(["SELECT '\u00c3\u00a9'"]);
   });
 });
 
