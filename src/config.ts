@@ -25,6 +25,9 @@ export interface Config {
   jobAckWaitMs: number;
   jobMaxDeliver: number;
   shutdownGraceMs: number;
+  jsReplicas: number;
+  jobStateBucket: string;
+  jobStateTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +100,9 @@ export function loadConfig(env: Env = process.env): Config {
     jobAckWaitMs: integer('JOB_ACK_WAIT_SECONDS', 30, 5, 3600) * 1000,
     jobMaxDeliver: integer('JOB_MAX_DELIVER', 5, 1, 100),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_SECONDS', 30, 0, 3600) * 1000,
+    jsReplicas: integer('JS_REPLICAS', 1, 1, 5),
+    jobStateBucket: matching('JOB_STATE_BUCKET', 'backup_jobs', NAME, 'a bucket name of letters, digits, "_" or "-"'),
+    jobStateTtlMs: integer('JOB_STATE_TTL_SECONDS', 7 * 24 * 3600, 60, 10 * 365 * 24 * 3600) * 1000,
   };
   if (errors.length > 0) throw new ConfigError(errors.join('; '));
   return config;

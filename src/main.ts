@@ -16,6 +16,20 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => (shutdown ? void shutdown(signal) : process.exit(0)));
 }
 
+/** The values the `streams/` declarations may use as `${NAME}`. */
+function declarationSettings(config: Config): Record<string, string | number> {
+  return {
+    JOBS_STREAM: config.jobsStream,
+    SUBJECT_PREFIX: config.subjectPrefix,
+    QUEUE_GROUP: config.queueGroup,
+    JS_REPLICAS: config.jsReplicas,
+    JOB_ACK_WAIT: config.jobAckWaitMs,
+    JOB_MAX_DELIVER: config.jobMaxDeliver,
+    JOB_STATE_BUCKET: config.jobStateBucket,
+    JOB_STATE_TTL: config.jobStateTtlMs,
+  };
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -58,7 +72,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     consumer: config.queueGroup,
     ackWaitMs: config.jobAckWaitMs,
     maxDeliver: config.jobMaxDeliver,
-  });
+  }, declarationSettings(config));
   const handler: JobHandler = async (job, { signal, log: jobLog }) => {
     if (job.kind === 'backup') {
       await makeBackup(job, { mysql: config.mysql, dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism }, jobLog, signal);

@@ -1,19 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { ArchiveName, TableName } from '../names.js';
 import { archiveNameFor } from '../store/local.js';
+import { ensureConsumer, ensureStream, loadDeclaration, type Settings } from './declarations.js';
 import { encodeJob, newJobId, type BackupJob, type RestoreJob } from './job.js';
 
 export interface QueueSettings {
@@ -24,8 +13,6 @@ export interface QueueSettings {
   maxDeliver: number;
 }
 
-/** How long JetStream remembers a message id: backup names are reserved for this long. */
-const DUPLICATE_WINDOW_MS = 120_000;
 /** At most this many backups may be requested in one second before names run out. */
 const MAX_SEQUENCE = 1000;
 
@@ -40,11 +27,10 @@ export class JobQueue {
     readonly settings: QueueSettings,
   ) {}
 
-  static async open(nc: NatsConnection, settings: QueueSettings): Promise<JobQueue> {
+  static async open(nc: NatsConnection, settings: QueueSettings, declarationSettings: Settings): Promise<JobQueue> {
     const jsm = await jetstreamManager(nc);
     const queue = new JobQueue(jetstream(nc), jsm, settings);
-    await queue.ensureStream();
-    await queue.ensureConsumer();
+    await queue.declare(declarationSettings);
     return queue;
   }
 
@@ -74,53 +60,9 @@ export class JobQueue {
     return job;
   }
 
-  private async ensureStream(): Promise<void> {
-    const { stream } = this.settings;
-    const subjects = [`${this.subject}.>`];
-    try {
-      const info = await this.jsm.streams.info(stream);
-      if (info.config.retention !== RetentionPolicy.Workqueue) {
-        throw new Error(`stream ${stream} exists but is not a work-queue stream (retention ${info.config.retention})`);
-      }
-      if (!subjects.every((s) => info.config.subjects?.includes(s))) {
-        throw new Error(`stream ${stream} exists with subjects ${JSON.stringify(info.config.subjects)}, expected ${JSON.stringify(subjects)}`);
-      }
-    } catch (err) {
-      if (!isNotFound(err, JetStreamApiCodes.StreamNotFound)) throw err;
-      await this.jsm.streams.add({
-        name: stream,
-        subjects,
-        retention: RetentionPolicy.Workqueue,
-        storage: StorageType.File,
-        num_replicas: 1,
-        duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-      });
-    }
+  private async declare(settings: Settings): Promise<void> {
+    await ensureStream(this.jsm, await loadDeclaration<StreamConfig>('jobs.stream.json', settings));
+    const consumer = await loadDeclaration<ConsumerConfig & { durable_name: string }>('jobs.consumer.json', settings);
+    await ensureConsumer(this.jsm, this.settings.stream, consumer);
   }
-
-  private async ensureConsumer(): Promise<void> {
-    const { stream, consumer } = this.settings;
-    const config = {
-      durable_name: consumer,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(this.settings.ackWaitMs),
-      max_deliver: this.settings.maxDeliver,
-      max_ack_pending: -1,
-    };
-    try {
-      await this.jsm.consumers.info(stream, consumer);
-      await this.jsm.consumers.update(stream, consumer, {
-        ack_wait: config.ack_wait,
-        max_deliver: config.max_deliver,
-      });
-    } catch (err) {
-      if (!isNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
-      await this.jsm.consumers.add(stream, config);
-    }
-  }
-}
-
-function isNotFound(err: unknown, code: number): boolean {
-  return err instanceof JetStreamApiError && err.code === code;
 }
