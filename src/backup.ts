@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -9,6 +9,7 @@ import { ArchiveWriter } from './archive/writer.js';
 import { inspectArchive } from './archive/reader.js';
 import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
 import type { BackupJob } from './jobs/job.js';
+import { Progress } from './jobs/progress.js';
 import { PermanentJobError } from './jobs/job.js';
 import { ConsistentSnapshot, TableMissingError } from './mysql/dump.js';
 import type { Logger } from './log.js';
@@ -24,6 +25,9 @@ export interface BackupSettings {
 
 export interface BackupResult {
   path: string;
+  /** Bytes and SHA-256 of the archive file itself. */
+  size: number;
+  sha256: string;
   tables: Map<string, TableSummary & { entry: string }>;
 }
 
@@ -31,7 +35,13 @@ export interface BackupResult {
  * Runs a backup job: one snapshot → table dumps → one archive under a temp name → tested →
  * renamed to the promised name. A retried job starts from its own clean temp files.
  */
-export async function makeBackup(job: BackupJob, settings: BackupSettings, log: Logger, signal?: AbortSignal): Promise<BackupResult> {
+export async function makeBackup(
+  job: BackupJob,
+  settings: BackupSettings,
+  log: Logger,
+  signal?: AbortSignal,
+  progress = new Progress(),
+): Promise<BackupResult> {
   const { dir } = settings;
   const tempPath = dir.tempArchivePath(job.id);
   await dir.removeJobFiles(job.id);
@@ -46,9 +56,11 @@ export async function makeBackup(job: BackupJob, settings: BackupSettings, log: 
       if (err instanceof TableMissingError) throw new PermanentJobError(err.message);
       throw err;
     }
+    progress.tablesTotal = job.tables.length;
+    progress.rowsTotal = snapshot.estimatedRows;
     let summaries: Map<string, TableSummary & { entry: string }>;
     try {
-      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, (tables) =>
+      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, progress, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables), null, 2),
       );
     } finally {
@@ -61,9 +73,10 @@ export async function makeBackup(job: BackupJob, settings: BackupSettings, log: 
       const entry = inspection.entries.find((e) => e.name === summary.entry);
       if (!entry || entry.size !== summary.bytes) throw new Error(`the new archive holds a wrong ${table}.sql`);
     }
+    const { size, sha256 } = await fileDigest(tempPath);
     await dir.publish(tempPath, job.archive);
-    log.info({ tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])) }, 'archive published');
-    return { path: dir.pathOf(job.archive), tables: summaries };
+    log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])) }, 'archive published');
+    return { path: dir.pathOf(job.archive), size, sha256, tables: summaries };
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await dir.removeJobFiles(job.id);
@@ -89,6 +102,7 @@ async function packTables(
   writer: ArchiveWriter,
   spoolDir: string,
   parallelism: number,
+  progress: Progress,
   manifestFor: (tables: Map<string, TableSummary & { entry: string }>) => string,
 ): Promise<Map<string, TableSummary & { entry: string }>> {
   await mkdir(spoolDir, { recursive: true });
@@ -103,11 +117,13 @@ async function packTables(
 
   const dumpOf = (slot: TableSlot): Readable => {
     const dump = snapshot.dumpTable(slot.table);
-    const digest = new DigestStream();
+    const digest = new DigestStream((bytes) => (progress.bytesDone += bytes));
+    dump.on('rows', (rows: number) => (progress.rowsDone += rows));
     dump.on('error', (err) => digest.destroy(err));
-    digest.on('finish', () =>
-      summaries.set(slot.table, { entry: entryNameOf(slot.table), rows: dump.rows, bytes: digest.bytes, sha256: digest.hex() }),
-    );
+    digest.on('finish', () => {
+      summaries.set(slot.table, { entry: entryNameOf(slot.table), rows: dump.rows, bytes: digest.bytes, sha256: digest.hex() });
+      progress.tablesDone++;
+    });
     return dump.pipe(digest);
   };
 
@@ -178,6 +194,16 @@ async function packTables(
   return summaries;
 }
 
+async function fileDigest(path: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
 async function writeManifest(spoolDir: string, text: string): Promise<string> {
   const path = join(spoolDir, MANIFEST_ENTRY);
   await writeFile(path, text);
@@ -190,8 +216,13 @@ class DigestStream extends Transform {
   private readonly hash = createHash('sha256');
   private digest: string | null = null;
 
+  constructor(private readonly onBytes: (bytes: number) => void = () => undefined) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    this.onBytes(chunk.length);
     this.hash.update(chunk);
     callback(null, chunk);
   }

@@ -73,12 +73,15 @@ async function run(config: Config, log: Logger): Promise<void> {
     ackWaitMs: config.jobAckWaitMs,
     maxDeliver: config.jobMaxDeliver,
   }, declarationSettings(config));
-  const handler: JobHandler = async (job, { signal, log: jobLog }) => {
+  const handler: JobHandler = async (job, { signal, log: jobLog, progress }) => {
+    const started = Date.now();
     if (job.kind === 'backup') {
-      await makeBackup(job, { mysql: config.mysql, dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism }, jobLog, signal);
-    } else {
-      await restoreTables(job, { mysql: config.mysql, dir, restoreParallelism: config.restoreParallelism }, jobLog, signal);
+      const settings = { mysql: config.mysql, dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism };
+      const backup = await makeBackup(job, settings, jobLog, signal, progress);
+      return { archive: job.archive, path: backup.path, size: backup.size, sha256: backup.sha256, durationMs: Date.now() - started };
     }
+    await restoreTables(job, { mysql: config.mysql, dir, restoreParallelism: config.restoreParallelism }, jobLog, signal, progress);
+    return null;
   };
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();

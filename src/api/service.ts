@@ -5,6 +5,7 @@ import { handleListBackups } from './listbackups.js';
 import { handleMakeBackup } from './makebackup.js';
 import { replyBad } from './reply.js';
 import { handleRestore } from './restore.js';
+import { handleStatus } from './status.js';
 
 type Handler = (msg: Msg, ctx: ApiContext) => Promise<void>;
 
@@ -13,9 +14,10 @@ const ENDPOINTS: [string, Handler, Record<string, string>][] = [
   ['makebackup', handleMakeBackup, { status: 'bad', futurefilename: '' }],
   ['archive', handleArchive, { status: 'bad' }],
   ['restore', handleRestore, { status: 'bad' }],
+  ['status', handleStatus, { status: 'bad' }],
 ];
 
-/** Subscribes the seed's four subjects in the queue group; each request is handled on its own. */
+/** Subscribes the seed's four subjects and the new ones in the queue group; each request is handled on its own. */
 export function startApi(nc: NatsConnection, ctx: ApiContext): Subscription[] {
   return ENDPOINTS.map(([name, handler, failureBody]) => {
     const subject = `${ctx.config.subjectPrefix}.${name}`;

@@ -105,3 +105,37 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, want
   }
   if (Object.keys(update).length > 0) await jsm.consumers.update(stream, wanted.durable_name, update);
 }
+
+export interface BucketDeclaration {
+  bucket: string;
+  description?: string;
+  history?: number;
+  /** Milliseconds (converted from the declaration's duration). */
+  ttl?: number;
+  replicas?: number;
+}
+
+/** A key-value bucket is a stream `KV_<bucket>`: created by the KV client, then kept in line. */
+export async function ensureBucket(jsm: JetStreamManager, kvm: import('@nats-io/kv').Kvm, wanted: BucketDeclaration): Promise<void> {
+  const stream = `KV_${wanted.bucket}`;
+  let existing: StreamConfig | null = null;
+  try {
+    existing = (await jsm.streams.info(stream)).config;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  if (!existing) {
+    await kvm.create(wanted.bucket, {
+      description: wanted.description,
+      history: wanted.history,
+      ttl: wanted.ttl,
+      replicas: wanted.replicas,
+    });
+    return;
+  }
+  const update: Partial<StreamConfig> = {};
+  if (wanted.ttl !== undefined && existing.max_age !== nanos(wanted.ttl)) update.max_age = nanos(wanted.ttl);
+  if (wanted.replicas !== undefined && existing.num_replicas !== wanted.replicas) update.num_replicas = wanted.replicas;
+  if (wanted.history !== undefined && existing.max_msgs_per_subject !== wanted.history) update.max_msgs_per_subject = wanted.history;
+  if (Object.keys(update).length > 0) await jsm.streams.update(stream, { ...existing, ...update });
+}

@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager, type ConsumerConfig, type JetStreamClient,
 import type { ArchiveName, TableName } from '../names.js';
 import { archiveNameFor } from '../store/local.js';
 import { ensureConsumer, ensureStream, loadDeclaration, type Settings } from './declarations.js';
+import { JobStates, queuedState } from './state.js';
 import { encodeJob, newJobId, type BackupJob, type RestoreJob } from './job.js';
 
 export interface QueueSettings {
@@ -25,11 +26,13 @@ export class JobQueue {
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
     readonly settings: QueueSettings,
+    readonly states: JobStates,
   ) {}
 
   static async open(nc: NatsConnection, settings: QueueSettings, declarationSettings: Settings): Promise<JobQueue> {
     const jsm = await jetstreamManager(nc);
-    const queue = new JobQueue(jetstream(nc), jsm, settings);
+    const states = await JobStates.open(nc, settings.subjectPrefix, declarationSettings);
+    const queue = new JobQueue(jetstream(nc), jsm, settings, states);
     await queue.declare(declarationSettings);
     return queue;
   }
@@ -48,14 +51,18 @@ export class JobQueue {
       const archive = archiveNameFor(now, sequence);
       if (await isTaken(archive)) continue;
       const job: BackupJob = { kind: 'backup', id: newJobId(), archive, tables, requestedAt: now.toISOString() };
+      // The state first: a worker that takes the job at once must find it, not overwrite it later.
+      await this.states.record(queuedState(job));
       const ack = await this.js.publish(`${this.subject}.backup`, encodeJob(job), { msgID: `archive:${archive}` });
       if (!ack.duplicate) return job;
+      await this.states.remove(job.id);
     }
     throw new Error('too many backups requested in one second');
   }
 
   async enqueueRestore(archive: ArchiveName, tables: TableName[]): Promise<RestoreJob> {
     const job: RestoreJob = { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString() };
+    await this.states.record(queuedState(job));
     await this.js.publish(`${this.subject}.restore`, encodeJob(job), { msgID: `job:${job.id}` });
     return job;
   }

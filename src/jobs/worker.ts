@@ -1,9 +1,20 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../log.js';
 import { decodeJob, PermanentJobError, type Job } from './job.js';
+import { TableLocks, type Lease } from './locks.js';
+import { Progress } from './progress.js';
+import { queuedState, type JobResult } from './state.js';
 import type { JobQueue } from './queue.js';
 
-export type JobHandler = (job: Job, context: { signal: AbortSignal; log: Logger; attempt: number }) => Promise<void>;
+export interface JobContext {
+  signal: AbortSignal;
+  log: Logger;
+  attempt: number;
+  progress: Progress;
+}
+
+/** Runs one job; returns what a done job reports (a backup's archive), or null. */
+export type JobHandler = (job: Job, context: JobContext) => Promise<JobResult | null>;
 
 export interface WorkerOptions {
   slots: number;
@@ -12,6 +23,8 @@ export interface WorkerOptions {
 
 /** How long one pull waits for a job before asking again (also bounds how fast stop() is noticed). */
 const PULL_EXPIRES_MS = 5_000;
+/** Progress is published at most this often. */
+const PROGRESS_INTERVAL_MS = 250;
 
 /**
  * Takes jobs from the work queue, one per free slot (never prefetching: a buffered job whose
@@ -22,12 +35,15 @@ export class Worker {
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly locks: TableLocks;
 
   constructor(
     private readonly queue: JobQueue,
     private readonly handler: JobHandler,
     private readonly options: WorkerOptions,
-  ) {}
+  ) {
+    this.locks = new TableLocks(queue.states.kv, 2 * queue.settings.ackWaitMs);
+  }
 
   async start(): Promise<void> {
     const consumer = await this.queue.js.consumers.get(this.queue.settings.stream, this.queue.settings.consumer);
@@ -78,29 +94,66 @@ export class Worker {
       return;
     }
     const log = this.options.log.child({ job: job.id, kind: job.kind, archive: job.archive });
+    const states = this.queue.states;
+    const previous = await states.get(job.id).catch(() => null);
+    if (previous?.status === 'done' || previous?.status === 'failed') {
+      // Finished before, but its ack was lost (the worker died right after): do not run it twice.
+      log.info({ status: previous.status }, 'job already finished; dropping the redelivery');
+      await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
+      return;
+    }
+    const base = { ...queuedState(job), attempts: attempt };
     const abort = new AbortController();
-    const heartbeat = setInterval(() => msg.working(), Math.max(1_000, this.queue.settings.ackWaitMs / 3));
+    const progress = new Progress();
+    let lease: Lease | null = null;
+    const heartbeat = setInterval(() => {
+      msg.working();
+      lease?.renew().catch((err: unknown) => log.warn({ err }, 'renewing table locks failed'));
+    }, Math.max(1_000, this.queue.settings.ackWaitMs / 3));
+    let published = '';
+    const publishProgress = async () => {
+      const snapshot = JSON.stringify(progress.snapshot());
+      if (snapshot === published) return;
+      published = snapshot;
+      await states.record({ ...base, status: 'running', progress: progress.snapshot() });
+    };
+    const reporter = setInterval(() => publishProgress().catch((err: unknown) => log.warn({ err }, 'publishing progress failed')), PROGRESS_INTERVAL_MS);
     const done = (async () => {
       log.info({ attempt, tables: job.tables }, 'job started');
       const started = Date.now();
       try {
-        await this.handler(job, { signal: abort.signal, log, attempt });
+        await publishProgress();
+        if (job.kind === 'restore') {
+          lease = await this.locks.acquire(job.id, job.tables, abort.signal, (holder) =>
+            log.debug({ holder }, 'waiting for another job that writes the same tables'),
+          );
+        }
+        const result = await this.handler(job, { signal: abort.signal, log, attempt, progress });
+        clearInterval(reporter);
+        await states.record({ ...base, status: 'done', progress: progress.snapshot(), ...(result ? { result } : {}) });
         await msg.ackAck();
         log.info({ ms: Date.now() - started }, 'job done');
       } catch (err) {
+        clearInterval(reporter);
+        const reason = (err as Error).message;
         if (abort.signal.aborted) {
           log.warn({ err }, 'job interrupted; handing it back for redelivery');
+          await states.record({ ...base, status: 'queued', reason: 'interrupted by a shutdown; queued again' }).catch(() => undefined);
           msg.nak();
         } else if (err instanceof PermanentJobError || attempt >= this.queue.settings.maxDeliver) {
           log.error({ err, attempt }, 'job failed');
-          await this.discard(msg, (err as Error).message);
+          await states.record({ ...base, status: 'failed', reason, progress: progress.snapshot() }).catch(() => undefined);
+          await this.discard(msg, reason);
         } else {
           const delayMs = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
           log.warn({ err, attempt, retryInMs: delayMs }, 'job attempt failed; it will be retried');
+          await states.record({ ...base, status: 'queued', reason: `attempt ${attempt} failed: ${reason}` }).catch(() => undefined);
           msg.nak(delayMs);
         }
       } finally {
+        clearInterval(reporter);
         clearInterval(heartbeat);
+        await lease?.release();
       }
     })();
     this.active.set(job.id, { abort, done });

@@ -46,6 +46,8 @@ export class ConsistentSnapshot {
     private readonly definitions: Map<string, TableDefinition>,
     private readonly sessions: Connection[],
     private readonly lockSession: Connection,
+    /** The server's row estimates, for progress reports. */
+    readonly estimatedRows: number,
   ) {
     this.idle.push(...sessions);
   }
@@ -80,7 +82,8 @@ export class ConsistentSnapshot {
       const allTransactional = tables.every((t) => catalog.get(t)?.engine?.toLowerCase() === 'innodb');
       if (allTransactional) await lock.query('UNLOCK TABLES');
 
-      return new ConsistentSnapshot(info, definitions, sessions, lock);
+      const estimatedRows = tables.reduce((sum, t) => sum + (catalog.get(t)?.estimatedRows ?? 0), 0);
+      return new ConsistentSnapshot(info, definitions, sessions, lock, estimatedRows);
     } catch (err) {
       await Promise.all(opened.map((conn) => disconnect(conn)));
       throw err;
@@ -156,7 +159,10 @@ export class TableMissingError extends Error {
   }
 }
 
-/** Rows (each one pre-formatted `(v1,v2,…)` literal from the server) → INSERT statements. */
+/**
+ * Rows (each one pre-formatted `(v1,v2,…)` literal from the server) → INSERT statements.
+ * Emits 'rows' (a count) as each INSERT is cut, for progress reports.
+ */
 export class TableDumpStream extends Transform {
   rows = 0;
   private pending: Buffer[] = [];
@@ -190,6 +196,7 @@ export class TableDumpStream extends Transform {
   }
 
   private takeInsert(): Buffer {
+    this.emit('rows', this.pending.length);
     const parts: Buffer[] = [this.insertPrefix];
     this.pending.forEach((literal, i) => {
       if (i > 0) parts.push(COMMA);

@@ -1,0 +1,101 @@
+import type { KV } from '@nats-io/kv';
+
+interface LockValue {
+  job: string;
+  /** When the holder last renewed it (ms since epoch). */
+  renewedAt: number;
+}
+
+/**
+ * Table locks across all service processes, as keys in the job-state bucket: two jobs that write
+ * the same table never run at once. A lock is renewed while its job runs; one not renewed for
+ * `staleMs` (its worker died) may be taken over, and a redelivered job takes back its own.
+ */
+export class TableLocks {
+  constructor(
+    private readonly kv: KV,
+    private readonly staleMs: number,
+  ) {}
+
+  /** Waits until every table is locked for `jobId` (in a fixed order, so two jobs never deadlock). */
+  async acquire(jobId: string, tables: string[], signal: AbortSignal, onWait: (holder: string) => void): Promise<Lease> {
+    const held: { key: string; revision: number }[] = [];
+    try {
+      for (const key of [...new Set(tables.map(lockKey))].sort()) {
+        for (;;) {
+          signal.throwIfAborted();
+          const revision = await this.tryTake(key, jobId);
+          if (typeof revision === 'number') {
+            held.push({ key, revision });
+            break;
+          }
+          onWait(revision.holder);
+          await sleep(500, signal);
+        }
+      }
+    } catch (err) {
+      await new Lease(this.kv, jobId, held).release();
+      throw err;
+    }
+    return new Lease(this.kv, jobId, held);
+  }
+
+  private async tryTake(key: string, jobId: string): Promise<number | { holder: string }> {
+    const value = JSON.stringify({ job: jobId, renewedAt: Date.now() } satisfies LockValue);
+    try {
+      return await this.kv.create(key, value);
+    } catch {
+      // Held by someone, or a delete marker is in the way: look.
+    }
+    const entry = await this.kv.get(key);
+    if (!entry || entry.operation !== 'PUT') {
+      try {
+        return await this.kv.update(key, value, entry?.revision ?? 0);
+      } catch {
+        return { holder: 'unknown' };
+      }
+    }
+    const current = entry.json<LockValue>();
+    if (current.job !== jobId && Date.now() - current.renewedAt < this.staleMs) return { holder: current.job };
+    try {
+      return await this.kv.update(key, value, entry.revision);
+    } catch {
+      return { holder: current.job };
+    }
+  }
+}
+
+export class Lease {
+  constructor(
+    private readonly kv: KV,
+    private readonly jobId: string,
+    private readonly held: { key: string; revision: number }[],
+  ) {}
+
+  async renew(): Promise<void> {
+    for (const lock of this.held) {
+      lock.revision = await this.kv.update(lock.key, JSON.stringify({ job: this.jobId, renewedAt: Date.now() } satisfies LockValue), lock.revision);
+    }
+  }
+
+  async release(): Promise<void> {
+    for (const lock of this.held.splice(0)) {
+      await this.kv.delete(lock.key, { previousSeq: lock.revision }).catch(() => undefined);
+    }
+  }
+}
+
+/** KV keys allow only a few characters: table names go in as hex. */
+function lockKey(table: string): string {
+  return `lock.table.${Buffer.from(table, 'utf8').toString('hex')}`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    }, { once: true });
+  });
+}
