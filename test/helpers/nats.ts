@@ -39,3 +39,38 @@ export async function deleteStream(nc: NatsConnection, stream: string): Promise<
   const jsm = await jetstreamManager(nc);
   await jsm.streams.delete(stream).catch(() => undefined);
 }
+
+export interface JobStateReply {
+  id: string;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  attempts: number;
+  reason?: string;
+  progress?: { tablesDone: number; tablesTotal: number; rowsDone: number; rowsTotal: number; bytesDone: number; bytesTotal: number };
+  result?: { archive: string; path: string; size: number; sha256: string; durationMs: number };
+}
+
+/** Asks `<prefix>.status` until the job's state satisfies `until` (by default: finished). */
+export async function waitForJob(
+  nc: NatsConnection,
+  prefix: string,
+  id: string,
+  until: (state: JobStateReply) => boolean = (s) => s.status === 'done' || s.status === 'failed',
+  timeoutMs = 90_000,
+): Promise<JobStateReply> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const reply = await request(nc, `${prefix}.status`, id);
+      last = reply.body;
+      if (!reply.headers['Nats-Service-Error-Code']) {
+        const state = JSON.parse(reply.body) as JobStateReply;
+        if (until(state)) return state;
+      }
+    } catch (err) {
+      last = String(err); // no responder while the service restarts
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last: ${last}`);
+}
