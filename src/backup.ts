@@ -60,14 +60,16 @@ export async function makeBackup(
     progress.rowsTotal = snapshot.estimatedRows;
     let summaries: Map<string, TableSummary & { entry: string }>;
     try {
-      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, progress, (tables) =>
+      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, progress, log, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables), null, 2),
       );
     } finally {
       await snapshot.close();
     }
     signal?.throwIfAborted();
+    log.debug('testing the new archive');
     const inspection = await inspectArchive(tempPath);
+    log.debug('archive tested');
     if (!inspection.ok) throw new Error(`the new archive failed its test: ${inspection.reason}`);
     for (const [table, summary] of summaries) {
       const entry = inspection.entries.find((e) => e.name === summary.entry);
@@ -103,6 +105,7 @@ async function packTables(
   spoolDir: string,
   parallelism: number,
   progress: Progress,
+  log: Logger,
   manifestFor: (tables: Map<string, TableSummary & { entry: string }>) => string,
 ): Promise<Map<string, TableSummary & { entry: string }>> {
   await mkdir(spoolDir, { recursive: true });
@@ -152,6 +155,7 @@ async function packTables(
         slot.state = 'spooling';
         slot.spooled = pipeline(stream, createWriteStream(slot.spoolPath)).then(
           () => {
+            log.debug({ table: slot.table }, 'table spooled');
             slot.state = 'spooled';
             finished();
             wakeCompressor?.();
@@ -167,7 +171,7 @@ async function packTables(
     }
   };
 
-  startDumps();
+  // No dump starts before the compressor asks for its first table: that one streams straight in.
   for (let index = 0; index < slots.length; ) {
     if (failure) throw failure;
     const slot = slots[index] as TableSlot;
@@ -175,6 +179,7 @@ async function packTables(
       const batch: string[] = [];
       while (index < slots.length && slots[index]?.state === 'spooled') batch.push((slots[index++] as TableSlot).spoolPath);
       if (index === slots.length) batch.push(await writeManifest(spoolDir, manifestFor(summaries)));
+      log.debug({ files: batch.length }, 'compressing spooled tables');
       await writer.addFiles(batch);
     } else if (slot.state === 'spooling') {
       await slot.spooled;
@@ -186,6 +191,7 @@ async function packTables(
         startDumps();
       });
       wakeCompressor = null;
+      log.debug({ table: slot.table }, 'compressing a table as it is dumped');
       await writer.addStream(entryNameOf(slot.table), stream);
       index++;
       if (index === slots.length) await writer.addFiles([await writeManifest(spoolDir, manifestFor(summaries))]);

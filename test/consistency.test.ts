@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dbConnect, type Db } from './helpers/db.js';
-import { deleteStream, natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
-import { startService, type RunningService } from './helpers/service.js';
+import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
+import { startService, type RunningService, retire } from './helpers/service.js';
 
 const TABLES = ['cons_accounts', 'cons_ledger', 'cons_audit'];
 
@@ -28,8 +28,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await service?.stop();
-  await deleteStream(nc, service.stream);
+  await retire(nc, service);
   await nc?.close();
   await db?.query('DROP TABLE IF EXISTS cons_accounts, cons_ledger, cons_audit');
   await db?.end();

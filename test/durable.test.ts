@@ -2,8 +2,8 @@ import { readdirSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum, dbConnect, type Db } from './helpers/db.js';
-import { deleteStream, natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
-import { isolatedEnv, startService, type RunningService } from './helpers/service.js';
+import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
+import { isolatedEnv, startService, type RunningService, retire } from './helpers/service.js';
 
 // Redelivery after a SIGKILL waits out the ack wait (the server cannot know the worker died).
 const FAST_RETRY = { JOB_ACK_WAIT_SECONDS: '5', JOB_MAX_DELIVER: '3' };
@@ -58,8 +58,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const service of started) await service.stop();
-  for (const stream of new Set(started.map((s) => s.stream))) await deleteStream(nc, stream);
+  await retire(nc, ...started);
   await nc?.close();
   await db?.query('DROP TABLE IF EXISTS dur_big, dur_small, dur_doomed');
   await db?.end();

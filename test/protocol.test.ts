@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum, dbConnect, type Db } from './helpers/db.js';
 import { deleteStream, natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
-import { startService, type RunningService } from './helpers/service.js';
+import { startService, type RunningService, retire } from './helpers/service.js';
 
 const NAME = /^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}-backup(-\d+)?\.7z$/;
 
@@ -40,8 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await service?.stop();
-  await deleteStream(nc, service.stream);
+  await retire(nc, service);
   await nc?.close();
   await db?.query('DROP TABLE IF EXISTS proto_a, proto_b');
   await db?.end();

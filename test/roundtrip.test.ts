@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum, count, dbConnect, ident, type Db } from './helpers/db.js';
-import { deleteStream, natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
-import { startService, type RunningService } from './helpers/service.js';
+import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
+import { startService, type RunningService, retire } from './helpers/service.js';
 
 const ALL_TYPES = 'rt_all_types';
 const SPACED = 'rt order items';
@@ -108,8 +108,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await service?.stop();
-  await deleteStream(nc, service.stream);
+  await retire(nc, service);
   await nc?.close();
   await db?.query(`DROP TABLE IF EXISTS ${TABLES.map(ident).join(', ')}`);
   await db?.query(`DROP DATABASE IF EXISTS ${STOCK_DB}`);

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum, dbConnect, type Db } from './helpers/db.js';
-import { deleteStream, natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
-import { startService, type RunningService } from './helpers/service.js';
+import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
+import { startService, type RunningService, retire } from './helpers/service.js';
 
 // The original tool: mysqldump output per table, compressed with py7zr (Debian's python3-py7zr).
 const ARCHIVE = '2021-11-28_17-59-19-backup.7z';
@@ -47,8 +47,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await service?.stop();
-  await deleteStream(nc, service.stream);
+  await retire(nc, service);
   await nc?.close();
   await db?.query('DROP TABLE IF EXISTS seed_orders, seed_customers');
   await db?.end();

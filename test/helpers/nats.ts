@@ -42,6 +42,9 @@ export async function deleteStream(nc: NatsConnection, stream: string): Promise<
 
 export interface JobStateReply {
   id: string;
+  kind: 'backup' | 'restore';
+  archive: string;
+  tables: string[];
   status: 'queued' | 'running' | 'done' | 'failed';
   attempts: number;
   reason?: string;

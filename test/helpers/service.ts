@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { deleteStream } from './nats.js';
 
 export interface RunningService {
   prefix: string;
@@ -96,4 +98,10 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
       return exited;
     },
   };
+}
+
+/** Stops the services (SIGTERM) and deletes the job streams they made. */
+export async function retire(nc: NatsConnection, ...services: (RunningService | undefined)[]): Promise<void> {
+  for (const service of services) await service?.stop();
+  for (const stream of new Set(services.map((s) => s?.stream))) if (stream) await deleteStream(nc, stream);
 }
