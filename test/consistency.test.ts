@@ -23,7 +23,8 @@ beforeAll(async () => {
   // Enough rows that dumping takes a while, so the writer below really runs alongside it.
   await db.query(`INSERT INTO cons_ledger (account, amount, pad) VALUES ${Array.from({ length: 100 }, (_, i) => `(${i}, 0, REPEAT('x', 150))`).join(',')}`);
   for (let i = 0; i < 10; i++) await db.query('INSERT INTO cons_ledger (account, amount, pad) SELECT account, amount, pad FROM cons_ledger');
-  service = await startService({ DUMP_PARALLELISM: '3' });
+  // Level 5: every table spools and goes into 7-Zip in one run (the other path streams the first).
+  service = await startService({ DUMP_PARALLELISM: '3', SEVENZIP_LEVEL: '5' });
   nc = await natsConnect();
 }, 120_000);
 
