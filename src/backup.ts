@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -14,7 +14,8 @@ import { PermanentJobError } from './jobs/job.js';
 import { ConsistentSnapshot, TableMissingError } from './mysql/dump.js';
 import type { Logger } from './log.js';
 import { entryNameOf, type TableName } from './names.js';
-import type { BackupDir } from './store/local.js';
+import { tablesOf } from './store/catalog.js';
+import { fileDigest, type BackupDir } from './store/local.js';
 
 export interface BackupSettings {
   mysql: MysqlSettings;
@@ -28,12 +29,14 @@ export interface BackupResult {
   /** Bytes and SHA-256 of the archive file itself. */
   size: number;
   sha256: string;
-  tables: Map<string, TableSummary & { entry: string }>;
+  /** The table entries as the archive lists them (what `archive` replies). */
+  entries: string[];
 }
 
 /**
  * Runs a backup job: one snapshot → table dumps → one archive under a temp name → tested →
- * renamed to the promised name. A retried job starts from its own clean temp files.
+ * renamed to the promised name. A retried job starts from its own clean temp files; one whose
+ * earlier attempt already published the archive (the name is reserved for this job) uses it.
  */
 export async function makeBackup(
   job: BackupJob,
@@ -43,6 +46,7 @@ export async function makeBackup(
   progress = new Progress(),
 ): Promise<BackupResult> {
   const { dir } = settings;
+  if (await dir.has(job.archive)) return publishedEarlier(job, dir, log);
   const tempPath = dir.tempArchivePath(job.id);
   await dir.removeJobFiles(job.id);
   const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel });
@@ -76,14 +80,25 @@ export async function makeBackup(
       const entry = inspection.entries.find((e) => e.name === summary.entry);
       if (!entry || entry.size !== summary.bytes) throw new Error(`the new archive holds a wrong ${table}.sql`);
     }
+    const tables = tablesOf(job.archive, inspection);
+    if (!tables.ok) throw new Error(tables.reason);
     const { size, sha256 } = await fileDigest(tempPath);
     await dir.publish(tempPath, job.archive);
     log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])) }, 'archive published');
-    return { path: dir.pathOf(job.archive), size, sha256, tables: summaries };
+    return { path: dir.pathOf(job.archive), size, sha256, entries: tables.tables };
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await dir.removeJobFiles(job.id);
   }
+}
+
+async function publishedEarlier(job: BackupJob, dir: BackupDir, log: Logger): Promise<BackupResult> {
+  const path = dir.pathOf(job.archive);
+  const tables = tablesOf(job.archive, await inspectArchive(path));
+  if (!tables.ok) throw new Error(`an earlier attempt left ${tables.reason}`);
+  const { size, sha256 } = await fileDigest(path);
+  log.info({ size }, 'an earlier attempt of this job published the archive; using it');
+  return { path, size, sha256, entries: tables.tables };
 }
 
 /**
@@ -220,16 +235,6 @@ async function packTables(
     }
   }
   return summaries;
-}
-
-async function fileDigest(path: string): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
 
 async function writeManifest(spoolDir: string, text: string): Promise<string> {

@@ -28,6 +28,10 @@ export interface Config {
   jsReplicas: number;
   jobStateBucket: string;
   jobStateTtlMs: number;
+  /** Retention: keep at most this many archives (null: off). */
+  keepLast: number | null;
+  /** Retention: remove archives older than this (null: off). */
+  maxAgeMs: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -81,6 +85,13 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const keepLastText = text('KEEP_LAST', '');
+  const keepLast = keepLastText === '' ? null : integer('KEEP_LAST', 0, 1, 1_000_000);
+  const maxAgeText = text('MAX_AGE', '');
+  const maxAge = /^(\d+)(m|h|d)$/.exec(maxAgeText);
+  if (maxAgeText !== '' && (!maxAge || Number(maxAge[1]) === 0)) errors.push(`MAX_AGE must be a duration like 90m, 36h or 30d, got "${maxAgeText}"`);
+  const maxAgeMs = maxAge ? Number(maxAge[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[maxAge[2] as 'm' | 'h' | 'd'] : null;
+
   const logLevel = text('LOG_LEVEL', 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
@@ -103,6 +114,8 @@ export function loadConfig(env: Env = process.env): Config {
     jsReplicas: integer('JS_REPLICAS', 1, 1, 5),
     jobStateBucket: matching('JOB_STATE_BUCKET', 'backup_jobs', NAME, 'a bucket name of letters, digits, "_" or "-"'),
     jobStateTtlMs: integer('JOB_STATE_TTL_SECONDS', 7 * 24 * 3600, 60, 10 * 365 * 24 * 3600) * 1000,
+    keepLast,
+    maxAgeMs: maxAgeMs || null,
   };
   if (errors.length > 0) throw new ConfigError(errors.join('; '));
   return config;

@@ -1,14 +1,19 @@
 import { connect } from '@nats-io/transport-node';
 import { startApi } from './api/service.js';
-import { makeBackup } from './backup.js';
 import { sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { JobQueue } from './jobs/queue.js';
-import { Worker, type JobHandler } from './jobs/worker.js';
+import { ArchivePins } from './jobs/pins.js';
+import { Worker } from './jobs/worker.js';
+import { createJobHandler } from './job-handler.js';
 import { createLogger, type Logger } from './log.js';
-import { restoreTables } from './restore.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
+import { ArchiveBucket } from './store/objects.js';
+import { Retention, retentionIsOn } from './store/retention.js';
+
+/** How often retention looks for old archives besides after each backup. */
+const RETENTION_INTERVAL_MS = 5 * 60_000;
 
 /** Set once the service runs; a signal that comes earlier just ends the process. */
 let shutdown: ((signal: string) => Promise<void>) | null = null;
@@ -73,19 +78,21 @@ async function run(config: Config, log: Logger): Promise<void> {
     ackWaitMs: config.jobAckWaitMs,
     maxDeliver: config.jobMaxDeliver,
   }, declarationSettings(config));
-  const handler: JobHandler = async (job, { signal, log: jobLog, progress }) => {
-    const started = Date.now();
-    if (job.kind === 'backup') {
-      const settings = { mysql: config.mysql, dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism };
-      const backup = await makeBackup(job, settings, jobLog, signal, progress);
-      return { archive: job.archive, path: backup.path, size: backup.size, sha256: backup.sha256, durationMs: Date.now() - started };
-    }
-    await restoreTables(job, { mysql: config.mysql, dir, restoreParallelism: config.restoreParallelism }, jobLog, signal, progress);
-    return null;
-  };
+  const bucket = await ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log);
+  const catalog = new Catalog(dir, bucket, log);
+  const pins = new ArchivePins(queue.states.kv);
+  const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');
+  const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);
+  const handler = createJobHandler({ config, catalog, bucket, pins, retention });
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();
-  const subscriptions = startApi(nc, { config, catalog: new Catalog(dir), queue, log });
+  const subscriptions = startApi(nc, { config, catalog, queue, pins, log });
+  let retentionTimer: NodeJS.Timeout | undefined;
+  if (retentionIsOn(retention.policy)) {
+    const prune = () => void retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
+    prune();
+    retentionTimer = setInterval(prune, RETENTION_INTERVAL_MS).unref();
+  }
   // Ready means the server knows the subscriptions: a request sent now finds a responder.
   await nc.flush();
   log.info({ servers: config.natsServers, prefix: config.subjectPrefix }, 'service ready');
@@ -95,6 +102,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new requests or jobs; letting running jobs finish');
+    clearInterval(retentionTimer);
     for (const sub of subscriptions) sub.unsubscribe();
     await worker.stop(config.shutdownGraceMs);
     await nc.drain();

@@ -9,12 +9,16 @@ import type { Logger } from './log.js';
 import { connect, disconnect, type Connection } from './mysql/connection.js';
 import { createStatementSplitter } from './mysql/statements.js';
 import { entryNameOf, type TableName } from './names.js';
-import type { BackupDir } from './store/local.js';
 
 export interface RestoreSettings {
   mysql: MysqlSettings;
-  dir: BackupDir;
   restoreParallelism: number;
+}
+
+export interface ArchiveCopy {
+  path: string;
+  /** Fetched from the object store for this job (so never CRC-tested before): test it first. */
+  fetched: boolean;
 }
 
 /**
@@ -23,15 +27,15 @@ export interface RestoreSettings {
  */
 export async function restoreTables(
   job: RestoreJob,
+  archive: ArchiveCopy,
   settings: RestoreSettings,
   log: Logger,
   signal?: AbortSignal,
   progress = new Progress(),
 ): Promise<void> {
-  const path = settings.dir.pathOf(job.archive);
-  if (!(await settings.dir.has(job.archive))) throw new PermanentJobError(`archive ${job.archive} not found`);
-  // Listing only: the request was answered after a full test, and extraction checks each CRC.
-  const inspection = await inspectArchive(path, { test: false });
+  const { path } = archive;
+  // A local archive was tested when the request was answered, and extraction checks each CRC.
+  const inspection = await inspectArchive(path, { test: archive.fetched });
   if (!inspection.ok) throw new PermanentJobError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
   const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
   if (missing.length > 0) throw new PermanentJobError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);

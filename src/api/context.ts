@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { ArchivePins } from '../jobs/pins.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Catalog } from '../store/catalog.js';
@@ -8,5 +9,6 @@ export interface ApiContext {
   config: Config;
   catalog: Catalog;
   queue: JobQueue;
+  pins: ArchivePins;
   log: Logger;
 }

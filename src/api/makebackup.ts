@@ -21,7 +21,7 @@ export async function handleMakeBackup(msg: Msg, ctx: ApiContext): Promise<void>
   if (missing.length > 0) {
     return replyBad(msg, BAD, 404, `table${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`);
   }
-  const job = await ctx.queue.enqueueBackup(tables, (name) => ctx.catalog.dir.has(name));
+  const job = await ctx.queue.enqueueBackup(tables, (name) => ctx.catalog.has(name));
   ctx.log.info({ job: job.id, archive: job.archive, tables }, 'backup queued');
   replyOk(msg, { status: 'ok', futurefilename: ctx.catalog.dir.pathOf(job.archive) }, { 'Backup-Job-Id': job.id });
 }

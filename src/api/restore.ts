@@ -1,4 +1,6 @@
 import type { Msg } from '@nats-io/transport-node';
+import { newRestoreJob } from '../jobs/job.js';
+import { ArchiveBeingPruned } from '../jobs/pins.js';
 import { entryNameOf } from '../names.js';
 import type { ApiContext } from './context.js';
 import { replyBad, replyOk, requestParts } from './reply.js';
@@ -14,7 +16,23 @@ export async function handleRestore(msg: Msg, ctx: ApiContext): Promise<void> {
   if (!description.ok) return replyBad(msg, BAD, description.code, description.reason);
   const missing = tables.map(entryNameOf).filter((entry) => !description.tables.includes(entry));
   if (missing.length > 0) return replyBad(msg, BAD, 404, `archive ${archive} does not hold ${missing.join(', ')}`);
-  const job = await ctx.queue.enqueueRestore(archive, tables);
+  const job = newRestoreJob(archive, tables);
+  // Pinned before it is queued, so retention never removes an archive a queued restore needs.
+  try {
+    await ctx.pins.pin(archive, job.id);
+  } catch (err) {
+    if (err instanceof ArchiveBeingPruned) return replyBad(msg, BAD, 404, err.message);
+    throw err;
+  }
+  let queued = false;
+  try {
+    // Retention may have removed it between the check above and the pin.
+    if (!(await ctx.catalog.has(archive))) return replyBad(msg, BAD, 404, `archive ${archive} not found`);
+    await ctx.queue.enqueueRestore(job);
+    queued = true;
+  } finally {
+    if (!queued) await ctx.pins.unpin(archive, job.id).catch(() => undefined);
+  }
   ctx.log.info({ job: job.id, archive, tables }, 'restore queued');
   replyOk(msg, { status: 'ok' }, { 'Backup-Job-Id': job.id });
 }

@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ApiContext } from './context.js';
 import { handleArchive } from './archive.js';
+import { handleBackups } from './backups.js';
 import { handleListBackups } from './listbackups.js';
 import { handleMakeBackup } from './makebackup.js';
 import { replyBad } from './reply.js';
@@ -15,6 +16,7 @@ const ENDPOINTS: [string, Handler, Record<string, string>][] = [
   ['archive', handleArchive, { status: 'bad' }],
   ['restore', handleRestore, { status: 'bad' }],
   ['status', handleStatus, { status: 'bad' }],
+  ['backups', handleBackups, { status: 'bad' }],
 ];
 
 /** Subscribes the seed's four subjects and the new ones in the queue group; each request is handled on its own. */

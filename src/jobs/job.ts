@@ -23,6 +23,10 @@ export function newJobId(): string {
   return randomUUID();
 }
 
+export function newRestoreJob(archive: ArchiveName, tables: TableName[]): RestoreJob {
+  return { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString() };
+}
+
 export function encodeJob(job: Job): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(job));
 }

@@ -60,8 +60,7 @@ export class JobQueue {
     throw new Error('too many backups requested in one second');
   }
 
-  async enqueueRestore(archive: ArchiveName, tables: TableName[]): Promise<RestoreJob> {
-    const job: RestoreJob = { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString() };
+  async enqueueRestore(job: RestoreJob): Promise<RestoreJob> {
     await this.states.record(queuedState(job));
     await this.js.publish(`${this.subject}.restore`, encodeJob(job), { msgID: `job:${job.id}` });
     return job;

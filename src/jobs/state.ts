@@ -23,6 +23,8 @@ export interface JobResult {
   size: number;
   sha256: string;
   durationMs: number;
+  /** The archive's copy in the object store and its digest there. */
+  bucket: { name: string; digest: string };
 }
 
 export interface JobState {

@@ -1,51 +1,252 @@
-import { stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { rm, stat } from 'node:fs/promises';
 import { inspectArchive, type Inspection } from '../archive/reader.js';
 import { MANIFEST_ENTRY } from '../archive/manifest.js';
+import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
-import type { BackupDir, LocalArchive } from './local.js';
+import { compareArchives, fileDigest, type BackupDir, type LocalArchive } from './local.js';
+import type { ArchiveBucket, StoredArchive } from './objects.js';
+
+/** Where an archive is: the backup directory, the Object Store bucket, or both. */
+export type Place = 'local' | 'object' | 'both';
+
+export interface CatalogEntry {
+  name: ArchiveName;
+  stored: Place;
+  /** Bytes of the `.7z` (the local file's when there is one). */
+  size: number;
+  /** When the backup was made, ISO 8601. */
+  created: string;
+  local?: LocalArchive;
+  object?: StoredArchive;
+  /** Set when both places hold the name but not the same bytes: neither copy is used. */
+  conflict?: string;
+}
 
 export type Description =
-  | { ok: true; tables: string[] }
+  | { ok: true; tables: string[]; stored: Place }
   | { ok: false; code: 404 | 409; reason: string };
+
+/** Why an archive cannot be used: 404 (none), 409 (unreadable, or the two copies differ). */
+export class ArchiveUnavailable extends Error {
+  constructor(
+    readonly code: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const CACHE_LIMIT = 256;
 
+/** The table entries of a tested archive, in its own order, or why it is not a backup. */
+export function tablesOf(name: string, inspection: Inspection): { ok: true; tables: string[] } | { ok: false; reason: string } {
+  if (!inspection.ok) return { ok: false, reason: `archive ${name} is unreadable: ${inspection.reason}` };
+  const tables = inspection.entries.filter((e) => e.name !== MANIFEST_ENTRY && e.name.endsWith('.sql'));
+  const empty = tables.filter((e) => e.size === 0);
+  if (empty.length > 0) return { ok: false, reason: `archive ${name} holds empty ${empty.map((e) => e.name).join(', ')}` };
+  if (tables.length === 0) return { ok: false, reason: `archive ${name} holds no table` };
+  return { ok: true, tables: tables.map((e) => e.name) };
+}
+
 /**
- * What the backups are and what each holds. Testing an archive reads all of it, so a result is
- * kept for as long as the file keeps its size and modification time.
+ * One view of the archives in the backup directory and in the Object Store bucket. Reading a
+ * whole archive (a CRC test, a SHA-256) is slow, so each result is kept for as long as the local
+ * file keeps its size, modification time and inode, or the object its digest.
  */
 export class Catalog {
-  private readonly inspections = new Map<string, { key: string; inspection: Inspection }>();
+  private readonly localInspections = new BoundedCache<Inspection>();
+  private readonly localListings = new BoundedCache<Inspection>();
+  private readonly localDigests = new BoundedCache<string>();
+  private readonly objectTables = new BoundedCache<Description>();
 
-  constructor(readonly dir: BackupDir) {}
+  constructor(
+    readonly dir: BackupDir,
+    readonly bucket: ArchiveBucket,
+    private readonly log: Logger,
+  ) {}
 
-  list(): Promise<LocalArchive[]> {
-    return this.dir.list();
+  /** Oldest first, each name once. Fast: compares sizes only, not digests. */
+  async list(): Promise<CatalogEntry[]> {
+    const [locals, objects] = await Promise.all([this.dir.list(), this.bucket.list()]);
+    const byName = new Map<string, { local?: LocalArchive; object?: StoredArchive }>();
+    for (const local of locals) byName.set(local.name, { local });
+    for (const object of objects) byName.set(object.name, { ...byName.get(object.name), object });
+    const entries = [...byName.values()].map(({ local, object }) => entryOf(local, object));
+    return entries.sort((a, b) => compareArchives(sortable(a), sortable(b)));
   }
 
+  /** Like list(), and every name held in both places is checked byte for byte (by SHA-256). */
+  async details(): Promise<CatalogEntry[]> {
+    const entries = await this.list();
+    for (const entry of entries) await this.checkCopies(entry);
+    return entries;
+  }
+
+  async find(name: ArchiveName): Promise<CatalogEntry | null> {
+    const [local, object] = await Promise.all([this.dir.stat(name), this.bucket.info(name)]);
+    if (!local && !object) return null;
+    const entry = entryOf(local ?? undefined, object ?? undefined);
+    await this.checkCopies(entry);
+    return entry;
+  }
+
+  /** Whether either place holds the name (a new backup must not take it). */
+  async has(name: ArchiveName): Promise<boolean> {
+    return (await this.dir.has(name)) || (await this.bucket.info(name)) !== null;
+  }
+
+  /**
+   * The tables an archive holds. A local copy is CRC-tested. An archive only in the bucket is
+   * described by the table list the service stored with it; one without (put there by hand) is
+   * fetched to a temporary file, checked and tested.
+   */
   async describe(name: ArchiveName): Promise<Description> {
-    const path = this.dir.pathOf(name);
-    let key: string;
+    const entry = await this.find(name);
+    if (!entry) return { ok: false, code: 404, reason: `archive ${name} not found` };
+    if (entry.conflict) return { ok: false, code: 409, reason: entry.conflict };
+    if (entry.local) {
+      const tables = tablesOf(name, await this.inspectLocal(entry.local));
+      return tables.ok ? { ...tables, stored: entry.stored } : { ok: false, code: 409, reason: tables.reason };
+    }
+    const object = entry.object as StoredArchive;
+    if (object.metadata.tables && object.metadata.sha256 === object.sha256) {
+      return { ok: true, tables: object.metadata.tables.split(','), stored: 'object' };
+    }
+    const cached = this.objectTables.get(object.sha256);
+    if (cached) return cached;
+    const temp = this.dir.fetchPath(randomUUID());
     try {
-      const info = await stat(path);
-      if (!info.isFile()) return { ok: false, code: 404, reason: `${name} is not a file` };
-      key = `${info.size}:${info.mtimeMs}:${info.ino}`;
-    } catch {
-      return { ok: false, code: 404, reason: `archive ${name} not found` };
+      const copy = await this.fetch(object, temp);
+      const tables = tablesOf(name, await inspectArchive(copy));
+      const description: Description = tables.ok ? { ...tables, stored: 'object' } : { ok: false, code: 409, reason: tables.reason };
+      this.objectTables.set(object.sha256, description);
+      return description;
+    } finally {
+      await rm(temp, { force: true });
     }
-    let cached = this.inspections.get(name);
-    if (cached?.key !== key) {
-      cached = { key, inspection: await inspectArchive(path) };
-      this.inspections.delete(name);
-      if (this.inspections.size >= CACHE_LIMIT) this.inspections.delete(this.inspections.keys().next().value as string);
-      this.inspections.set(name, cached);
+  }
+
+  /**
+   * A local path of the archive, for reading: the backup directory's own file, or the bucket's
+   * object fetched to `tempPath` with its digest checked (`fetched` tells which).
+   */
+  async localCopy(name: ArchiveName, tempPath: string): Promise<{ path: string; fetched: boolean }> {
+    const entry = await this.find(name);
+    if (!entry) throw new ArchiveUnavailable(404, `archive ${name} not found`);
+    if (entry.conflict) throw new ArchiveUnavailable(409, entry.conflict);
+    if (entry.local) return { path: this.dir.pathOf(name), fetched: false };
+    return { path: await this.fetch(entry.object as StoredArchive, tempPath), fetched: true };
+  }
+
+  /**
+   * The table entries as listed, without a CRC test: the service's own metadata for an object,
+   * else the local file's listing; null when neither says.
+   */
+  async tablesListed(entry: CatalogEntry): Promise<string[] | null> {
+    if (entry.object?.metadata.tables && !entry.conflict) return entry.object.metadata.tables.split(',');
+    if (!entry.local) return null;
+    const key = localKey(entry.local);
+    let listing = this.localListings.get(entry.name);
+    if (!listing || this.localListings.keyOf(entry.name) !== key) {
+      listing = await inspectArchive(this.dir.pathOf(entry.name), { test: false });
+      this.localListings.set(entry.name, listing, key);
     }
-    const { inspection } = cached;
-    if (!inspection.ok) return { ok: false, code: 409, reason: `archive ${name} is unreadable: ${inspection.reason}` };
-    const tables = inspection.entries.filter((e) => e.name !== MANIFEST_ENTRY && e.name.endsWith('.sql'));
-    const empty = tables.filter((e) => e.size === 0);
-    if (empty.length > 0) return { ok: false, code: 409, reason: `archive ${name} holds empty ${empty.map((e) => e.name).join(', ')}` };
-    if (tables.length === 0) return { ok: false, code: 409, reason: `archive ${name} holds no table` };
-    return { ok: true, tables: tables.map((e) => e.name) };
+    const tables = tablesOf(entry.name, listing);
+    return tables.ok ? tables.tables : null;
+  }
+
+  /** A backup that just published `name` knows its digest: no need to read the file again. */
+  async remember(name: ArchiveName, sha256: string): Promise<void> {
+    const local = await this.dir.stat(name);
+    if (local) this.localDigests.set(localKey(local), sha256);
+  }
+
+  /** Removes the archive from both places. */
+  async remove(name: ArchiveName): Promise<void> {
+    await this.dir.remove(name);
+    await this.bucket.delete(name);
+  }
+
+  private async fetch(object: StoredArchive, tempPath: string): Promise<string> {
+    this.log.info({ archive: object.name, size: object.size }, 'fetching the archive from the object store');
+    const fetched = await this.bucket.fetchTo(object.name, tempPath);
+    if (!fetched) throw new ArchiveUnavailable(404, `archive ${object.name} not found`);
+    return tempPath;
+  }
+
+  private async checkCopies(entry: CatalogEntry): Promise<void> {
+    if (!entry.local || !entry.object || entry.conflict) return;
+    const localSha = await this.localDigest(entry.local);
+    if (localSha !== entry.object.sha256) {
+      entry.conflict = conflictOf(entry.name, `SHA-256 ${localSha}`, `SHA-256 ${entry.object.sha256}`);
+      this.log.warn({ archive: entry.name, local: localSha, object: entry.object.sha256 }, 'the two copies of an archive differ');
+    }
+  }
+
+  private async inspectLocal(local: LocalArchive): Promise<Inspection> {
+    const key = localKey(local);
+    const cached = this.localInspections.get(local.name);
+    if (cached && this.localInspections.keyOf(local.name) === key) return cached;
+    const inspection = await inspectArchive(this.dir.pathOf(local.name));
+    this.localInspections.set(local.name, inspection, key);
+    return inspection;
+  }
+
+  private async localDigest(local: LocalArchive): Promise<string> {
+    const key = localKey(local);
+    const cached = this.localDigests.get(key);
+    if (cached) return cached;
+    const { sha256 } = await fileDigest(this.dir.pathOf(local.name));
+    this.localDigests.set(key, sha256);
+    return sha256;
+  }
+}
+
+function entryOf(local: LocalArchive | undefined, object: StoredArchive | undefined): CatalogEntry {
+  const name = (local?.name ?? object?.name) as ArchiveName;
+  const created = object?.metadata.created ?? new Date(local?.mtimeMs ?? Date.parse(object?.mtime ?? '')).toISOString();
+  const entry: CatalogEntry = {
+    name,
+    stored: local && object ? 'both' : local ? 'local' : 'object',
+    size: local?.size ?? object?.size ?? 0,
+    created,
+    ...(local && { local }),
+    ...(object && { object }),
+  };
+  if (local && object && local.size !== object.size) {
+    entry.conflict = conflictOf(name, `${local.size} bytes`, `${object.size} bytes`);
+  }
+  return entry;
+}
+
+function conflictOf(name: string, local: string, object: string): string {
+  return `archive ${name} differs between the backup directory (${local}) and the object store (${object}); remove the wrong copy`;
+}
+
+function sortable(entry: CatalogEntry): { name: ArchiveName; size: number; mtimeMs: number } {
+  return { name: entry.name, size: entry.size, mtimeMs: entry.local?.mtimeMs ?? Date.parse(entry.created) };
+}
+
+function localKey(local: LocalArchive): string {
+  return `${local.name}:${local.size}:${local.mtimeMs}:${local.ino}`;
+}
+
+/** A small insertion-ordered cache that forgets the oldest entry beyond CACHE_LIMIT. */
+class BoundedCache<T> {
+  private readonly entries = new Map<string, { value: T; key: string }>();
+
+  get(id: string): T | undefined {
+    return this.entries.get(id)?.value;
+  }
+
+  keyOf(id: string): string | undefined {
+    return this.entries.get(id)?.key;
+  }
+
+  set(id: string, value: T, key = id): void {
+    this.entries.delete(id);
+    if (this.entries.size >= CACHE_LIMIT) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(id, { value, key });
   }
 }

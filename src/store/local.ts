@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkArchiveName, type ArchiveName } from '../names.js';
@@ -6,6 +8,7 @@ export interface LocalArchive {
   name: ArchiveName;
   size: number;
   mtimeMs: number;
+  ino: number;
 }
 
 const ARCHIVE_NAME = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-backup(?:-(\d+))?\.7z$/;
@@ -20,13 +23,13 @@ export function archiveNameFor(date: Date, sequence: number): ArchiveName {
 }
 
 /** Oldest first: by the time in the name (then its sequence), else by modification time. */
-export function compareArchives(a: LocalArchive, b: LocalArchive): number {
+export function compareArchives(a: Pick<LocalArchive, 'name' | 'mtimeMs'>, b: Pick<LocalArchive, 'name' | 'mtimeMs'>): number {
   const ka = sortKey(a);
   const kb = sortKey(b);
   return ka.time - kb.time || ka.sequence - kb.sequence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-function sortKey(archive: LocalArchive): { time: number; sequence: number } {
+function sortKey(archive: Pick<LocalArchive, 'name' | 'mtimeMs'>): { time: number; sequence: number } {
   const m = ARCHIVE_NAME.exec(archive.name);
   if (!m) return { time: archive.mtimeMs, sequence: 0 };
   const [, y, mo, d, h, mi, s, seq] = m;
@@ -50,11 +53,20 @@ export class BackupDir {
   }
 
   async has(name: ArchiveName): Promise<boolean> {
+    return (await this.stat(name)) !== null;
+  }
+
+  async stat(name: ArchiveName): Promise<LocalArchive | null> {
     try {
-      return (await stat(this.pathOf(name))).isFile();
+      const info = await stat(this.pathOf(name));
+      return info.isFile() ? { name, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino } : null;
     } catch {
-      return false;
+      return null;
     }
+  }
+
+  async remove(name: ArchiveName): Promise<void> {
+    await rm(this.pathOf(name), { force: true });
   }
 
   async list(): Promise<LocalArchive[]> {
@@ -65,7 +77,7 @@ export class BackupDir {
       if (!checked.ok) continue;
       try {
         const info = await stat(join(this.root, entry.name));
-        archives.push({ name: checked.value, size: info.size, mtimeMs: info.mtimeMs });
+        archives.push({ name: checked.value, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino });
       } catch {
         // Removed between readdir and stat.
       }
@@ -83,6 +95,11 @@ export class BackupDir {
     return join(this.root, `.job-${jobId}.spool`);
   }
 
+  /** Where an archive only the object store holds is fetched to, for one job or request. */
+  fetchPath(tag: string): string {
+    return join(this.root, `.fetch-${tag}.7z.partial`);
+  }
+
   /** Moves a finished archive to its promised name in one step (same file system). */
   async publish(tempPath: string, name: ArchiveName): Promise<void> {
     await rename(tempPath, this.pathOf(name));
@@ -92,5 +109,17 @@ export class BackupDir {
     await rm(this.tempArchivePath(jobId), { force: true });
     await rm(`${this.tempArchivePath(jobId)}.tmp`, { force: true });
     await rm(this.spoolDir(jobId), { recursive: true, force: true });
+    await rm(this.fetchPath(jobId), { force: true });
   }
+}
+
+/** Bytes and hex SHA-256 of a file, read as a stream. */
+export async function fileDigest(path: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
 }

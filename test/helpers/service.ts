@@ -9,6 +9,7 @@ import { deleteStream } from './nats.js';
 export interface RunningService {
   prefix: string;
   stream: string;
+  bucket: string;
   backupDir: string;
   child: ChildProcess;
   /** Every log line so far, parsed. */
@@ -20,11 +21,12 @@ export interface RunningService {
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /** A unique prefix, stream and backup dir, so test files never see each other's jobs. */
-export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; BACKUP_DIR: string } {
+export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; OBJECT_BUCKET: string; BACKUP_DIR: string } {
   const tag = randomBytes(4).toString('hex');
   return {
     SUBJECT_PREFIX: `test${tag}`,
     JOBS_STREAM: `TEST_${tag}`,
+    OBJECT_BUCKET: `test_${tag}`,
     BACKUP_DIR: mkdtempSync(join(tmpdir(), 'backups-')),
   };
 }
@@ -89,6 +91,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
   return {
     prefix: fullEnv.SUBJECT_PREFIX,
     stream: fullEnv.JOBS_STREAM,
+    bucket: fullEnv.OBJECT_BUCKET,
     backupDir: fullEnv.BACKUP_DIR,
     child,
     logs,
@@ -100,8 +103,9 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
   };
 }
 
-/** Stops the services (SIGTERM) and deletes the job streams they made. */
+/** Stops the services (SIGTERM) and deletes the job streams and archive buckets they made. */
 export async function retire(nc: NatsConnection, ...services: (RunningService | undefined)[]): Promise<void> {
   for (const service of services) await service?.stop();
   for (const stream of new Set(services.map((s) => s?.stream))) if (stream) await deleteStream(nc, stream);
+  for (const bucket of new Set(services.map((s) => s?.bucket))) if (bucket) await deleteStream(nc, `OBJ_${bucket}`);
 }

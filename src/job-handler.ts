@@ -1,0 +1,94 @@
+import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
+import type { Config } from './config.js';
+import { makeBackup, type BackupResult } from './backup.js';
+import { PermanentJobError, type BackupJob, type RestoreJob } from './jobs/job.js';
+import type { ArchivePins } from './jobs/pins.js';
+import type { JobHandler } from './jobs/worker.js';
+import type { Logger } from './log.js';
+import { restoreTables } from './restore.js';
+import { ArchiveUnavailable, type Catalog } from './store/catalog.js';
+import type { ArchiveBucket, ArchiveMetadata, StoredArchive } from './store/objects.js';
+import type { Retention } from './store/retention.js';
+import type { JobContext } from './jobs/worker.js';
+import type { JobResult } from './jobs/state.js';
+
+export interface JobHandlerDeps {
+  config: Config;
+  catalog: Catalog;
+  bucket: ArchiveBucket;
+  pins: ArchivePins;
+  retention: Retention;
+}
+
+/**
+ * What a job does. A backup: dump → archive → the backup directory → the object store, done only
+ * when both copies are in place and the object's digest is the file's. A restore: the archive
+ * (fetched from the object store when this machine lacks it) → the tables.
+ */
+export function createJobHandler(deps: JobHandlerDeps): JobHandler {
+  return (job, context) => (job.kind === 'backup' ? runBackup(job, context, deps) : runRestore(job, context, deps));
+}
+
+async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<JobResult> {
+  const { config, catalog, bucket } = deps;
+  const started = Date.now();
+  const earlier = await bucket.info(job.archive);
+  if (earlier?.metadata.job === job.id) {
+    // An earlier attempt (maybe on another instance) finished both copies; only its ack was lost.
+    log.info('an earlier attempt of this job stored the archive; nothing left to do');
+    return resultOf(job, catalog.dir.pathOf(job.archive), earlier, started);
+  }
+  if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
+  const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism };
+  const backup = await makeBackup(job, settings, log, signal, progress);
+  await catalog.remember(job.archive, backup.sha256);
+  signal.throwIfAborted();
+  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config));
+  log.info({ bucket: bucket.name, digest: stored.sha256 }, 'archive stored in the object store');
+  await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
+  return resultOf(job, backup.path, stored, started);
+}
+
+async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<null> {
+  const { config, catalog } = deps;
+  const tempPath = catalog.dir.fetchPath(job.id);
+  try {
+    let copy: { path: string; fetched: boolean };
+    try {
+      copy = await catalog.localCopy(job.archive, tempPath);
+    } catch (err) {
+      if (err instanceof ArchiveUnavailable) throw new PermanentJobError(err.message);
+      throw err;
+    }
+    await restoreTables(job, copy, { mysql: config.mysql, restoreParallelism: config.restoreParallelism }, log, signal, progress);
+  } finally {
+    await rm(tempPath, { force: true });
+  }
+  await deps.pins.unpin(job.archive, job.id).catch((err: unknown) => log.warn({ err }, 'unpinning the archive failed; retention clears it later'));
+  return null;
+}
+
+function metadataOf(job: BackupJob, backup: BackupResult, config: Config): ArchiveMetadata {
+  return {
+    tables: backup.entries.join(','),
+    size: String(backup.size),
+    sha256: backup.sha256,
+    created: new Date().toISOString(),
+    host: `${config.mysql.host}:${config.mysql.port}`,
+    database: config.mysql.database,
+    job: job.id,
+    instance: hostname(),
+  };
+}
+
+function resultOf(job: BackupJob, path: string, stored: StoredArchive, started: number): JobResult {
+  return {
+    archive: job.archive,
+    path,
+    size: stored.size,
+    sha256: stored.sha256,
+    durationMs: Date.now() - started,
+    bucket: { name: stored.bucket, digest: stored.digest },
+  };
+}
