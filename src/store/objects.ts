@@ -95,6 +95,7 @@ export class ArchiveBucket {
   }
 
   async info(name: ArchiveName): Promise<StoredArchive | null> {
+    if (!isPortableObjectName(name)) return null;
     const info = await retrying(`reading the info of ${name}`, this.log, () => this.os.info(name), RETRY_LOOKUP_FOR_MS);
     return info && !info.deleted ? toStored(info) : null;
   }
@@ -104,6 +105,7 @@ export class ArchiveBucket {
    * put leaves no chunks behind (the client purges them) and is retried from the start.
    */
   async put(name: ArchiveName, path: string, metadata: ArchiveMetadata): Promise<StoredArchive> {
+    if (!isPortableObjectName(name)) throw new Error(`${name} cannot be an object name that every client reads the same way`);
     return retrying(`putting ${name} into the archive bucket`, this.log, async () => {
       const info = await this.os.put({ name, description: `backup of ${metadata.tables}`, metadata: { ...metadata } }, Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>);
       const stored = toStored(info);
@@ -119,6 +121,7 @@ export class ArchiveBucket {
    * checks too). Returns null when the bucket has no such object.
    */
   async fetchTo(name: ArchiveName, path: string): Promise<StoredArchive | null> {
+    if (!isPortableObjectName(name)) return null;
     return retrying(`fetching ${name} from the archive bucket`, this.log, async () => {
       const result = await this.os.get(name);
       if (!result) return null;
@@ -153,10 +156,20 @@ export class ArchiveBucket {
   }
 
   async delete(name: ArchiveName): Promise<void> {
+    if (!isPortableObjectName(name)) return;
     await retrying(`deleting ${name} from the archive bucket`, this.log, async () => {
       if (await this.os.info(name)) await this.os.delete(name);
     });
   }
+}
+
+/**
+ * @nats-io/obj 3.4 encodes an object's name into its subject as Latin-1 (btoa), nats.go and the
+ * CLI as UTF-8: only ASCII names mean the same object to both, and a name beyond Latin-1 throws.
+ * The service's own archive names are ASCII; any other name is simply never in the bucket.
+ */
+function isPortableObjectName(name: string): boolean {
+  return /^[\x20-\x7e]+$/.test(name);
 }
 
 function toStored(info: ObjectInfo): StoredArchive | null {
