@@ -184,6 +184,6 @@ it('retention keeps exactly the newest KEEP_LAST archives in both places, and ne
   const b4 = await backup(service, SMALL);
   const newest = [b3.archive, b4.name];
   expect(await listNames(service)).toEqual(newest);
-  expect(localArchives(service.backupDir)).toEqual(newest);
-  expect((await objectList(NATS, service.bucket)).map((o) => o.name).sort()).toEqual(newest);
+  expect(localArchives(service.backupDir)).toEqual([...newest].sort());
+  expect((await objectList(NATS, service.bucket)).map((o) => o.name).sort()).toEqual([...newest].sort());
 });
