@@ -61,12 +61,20 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
       if (err instanceof ArchiveUnavailable) throw new PermanentJobError(err.message);
       throw err;
     }
-    await restoreTables(job, copy, { mysql: config.mysql, restoreParallelism: config.restoreParallelism }, log, signal, progress);
+    await restoreTables(job, copy, { mysql: config.mysql, restoreParallelism: config.restoreParallelism, deployment: deploymentOf(config) }, log, signal, progress);
   } finally {
     await rm(tempPath, { force: true });
   }
   await deps.pins.unpin(job.archive, job.id).catch((err: unknown) => log.warn({ err }, 'unpinning the archive failed; retention clears it later'));
   return null;
+}
+
+/**
+ * What the instances of one deployment share and another deployment on the same MySQL server
+ * does not: names its scratch schemas, so each cleans up only its own.
+ */
+export function deploymentOf(config: Config): string {
+  return `${config.jobStateBucket}|${config.subjectPrefix}|${config.mysql.database}`;
 }
 
 function metadataOf(job: BackupJob, backup: BackupResult, config: Config): ArchiveMetadata {

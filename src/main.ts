@@ -5,8 +5,10 @@ import { ConfigError, describeConfig, loadConfig, type Config } from './config.j
 import { JobQueue } from './jobs/queue.js';
 import { ArchivePins } from './jobs/pins.js';
 import { Worker } from './jobs/worker.js';
-import { createJobHandler } from './job-handler.js';
+import { createJobHandler, deploymentOf } from './job-handler.js';
+import { recoverAbandonedRestores } from './mysql/swap.js';
 import { createLogger, type Logger } from './log.js';
+import { natsConnectOptions } from './nats-options.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
@@ -61,12 +63,7 @@ async function run(config: Config, log: Logger): Promise<void> {
 
   const dir = new BackupDir(config.backupDir);
   await dir.ensure();
-  const nc = await connect({
-    servers: config.natsServers,
-    name: 'nats-mysql-tables-backup',
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1_000,
-  });
+  const nc = await connect(natsConnectOptions(config));
   (async () => {
     for await (const status of nc.status()) log.info({ status: status.type }, 'NATS connection status');
   })().catch(() => undefined);
@@ -83,6 +80,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   const pins = new ArchivePins(queue.states.kv);
   const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');
   const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);
+  await recoverAbandonedRestores(config.mysql, deploymentOf(config), isLiveJob).then(
+    (recovered) => recovered.length > 0 && log.info({ recovered }, 'cleaned up after restores of a crashed process'),
+    (err: unknown) => log.warn({ err }, 'could not look for the leftovers of crashed restores; the next start looks again'),
+  );
   const handler = createJobHandler({ config, catalog, bucket, pins, retention });
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();

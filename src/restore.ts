@@ -2,17 +2,23 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, Writable } from 'node:stream';
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
+import { MANIFEST_ENTRY, type Manifest } from './archive/manifest.js';
 import type { RestoreJob } from './jobs/job.js';
 import { PermanentJobError } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
 import type { Logger } from './log.js';
 import { connect, disconnect, type Connection } from './mysql/connection.js';
+import { statementKind } from './mysql/statement-kind.js';
 import { createStatementSplitter } from './mysql/statements.js';
+import { quoteIdentifier } from './mysql/sql.js';
+import { swapNames, TableSwap } from './mysql/swap.js';
 import { entryNameOf, type TableName } from './names.js';
 
 export interface RestoreSettings {
   mysql: MysqlSettings;
   restoreParallelism: number;
+  /** Tells this deployment's scratch schemas apart from another's on the same server. */
+  deployment: string;
 }
 
 export interface ArchiveCopy {
@@ -21,9 +27,15 @@ export interface ArchiveCopy {
   fetched: boolean;
 }
 
+/** Statements a dump runs after its first trigger are kept for after the swap: at most this much. */
+const MAX_DEFERRED_BYTES = 16 * 1024 * 1024;
+
 /**
- * Runs a restore job: each requested `<table>.sql` streams out of the archive (7-Zip `-so`),
- * through the statement splitter, into its own connection; tables load in parallel.
+ * Runs a restore job atomically: each requested `<table>.sql` streams out of the archive (7-Zip
+ * `-so`) through the statement splitter into a scratch schema (tables in parallel); the row
+ * counts are checked against the manifest; then ONE `RENAME TABLE` swaps all of them in, and
+ * only then are the old tables dropped. Anything that fails before the swap leaves the live
+ * tables untouched and the scratch schema removed.
  */
 export async function restoreTables(
   job: RestoreJob,
@@ -39,25 +51,75 @@ export async function restoreTables(
   if (!inspection.ok) throw new PermanentJobError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
   const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
   if (missing.length > 0) throw new PermanentJobError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);
+  const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(path) : null;
 
   progress.tablesTotal = job.tables.length;
   progress.bytesTotal = job.tables.reduce((sum, t) => sum + (inspection.entries.find((e) => e.name === entryNameOf(t))?.size ?? 0), 0);
-  const queue = [...job.tables];
-  const worker = async () => {
-    for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-      signal?.throwIfAborted();
-      const statements = await restoreTable(settings.mysql, path, table, progress, signal);
-      progress.tablesDone++;
-      log.info({ table, statements }, 'table restored');
+
+  const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables);
+  try {
+    await swap.prepare();
+    const sessions = new Map<TableName, string[]>();
+    const queue = [...job.tables];
+    const worker = async () => {
+      for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+        signal?.throwIfAborted();
+        const loaded = await loadTable(settings.mysql, swap.names.scratch, path, table, progress, signal);
+        sessions.set(table, loaded.deferred);
+        progress.tablesDone++;
+        log.info({ table, statements: loaded.statements }, 'table loaded into the scratch schema');
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, worker));
+    for (const table of job.tables) {
+      const expected = manifest?.tables[table]?.rows;
+      if (expected === undefined) continue;
+      const rows = await swap.rowCount(table);
+      if (rows !== expected) throw new PermanentJobError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, worker));
+    signal?.throwIfAborted();
+    await swap.swap(job.tables.map((table) => sessions.get(table) ?? []));
+    log.info({ tables: job.tables }, 'tables swapped in');
+  } catch (err) {
+    await swap.abandon().catch((cleanupErr: unknown) => log.warn({ err: cleanupErr }, 'the scratch schema could not be removed; the next start removes it'));
+    throw err;
+  } finally {
+    await swap.close();
+  }
 }
 
-async function restoreTable(mysql: MysqlSettings, archivePath: string, table: TableName, progress: Progress, signal?: AbortSignal): Promise<number> {
+async function readManifest(archivePath: string): Promise<Manifest | null> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of extractEntry(archivePath, MANIFEST_ENTRY)) chunks.push(chunk as Buffer);
+  try {
+    const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
+    return manifest && typeof manifest.tables === 'object' ? manifest : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Replays one table's dump into the scratch schema. Triggers (and whatever follows the first one)
+ * cannot be created there: they are returned, with the session settings run before them, to be
+ * run on the live table after the swap.
+ */
+async function loadTable(
+  mysql: MysqlSettings,
+  scratch: string,
+  archivePath: string,
+  table: TableName,
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<{ statements: number; deferred: string[] }> {
   const conn = await connect(mysql, { rawBytes: true });
+  const settingsSoFar: string[] = [];
+  const deferred: string[] = [];
+  let deferring = false;
+  let deferredBytes = 0;
   let statements = 0;
   try {
+    await conn.query(`USE ${quoteIdentifier(scratch)}`);
     await pipeline(
       extractEntry(archivePath, entryNameOf(table)),
       new Transform({
@@ -70,7 +132,24 @@ async function restoreTable(mysql: MysqlSettings, archivePath: string, table: Ta
       new Writable({
         objectMode: true,
         write(statement: string, _encoding, callback) {
-          run(conn, statement).then(() => {
+          const kind = statementKind(statement);
+          if (kind === 'use' || kind === 'database') {
+            callback(new PermanentJobError(`${entryNameOf(table)} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`));
+            return;
+          }
+          if (kind === 'trigger') deferring = true;
+          if (deferring) {
+            deferredBytes += statement.length;
+            if (deferredBytes > MAX_DEFERRED_BYTES) {
+              callback(new PermanentJobError(`${entryNameOf(table)} has more than ${MAX_DEFERRED_BYTES} bytes after its first trigger`));
+              return;
+            }
+            deferred.push(statement);
+            callback();
+            return;
+          }
+          if (kind === 'set') settingsSoFar.push(statement);
+          run(conn, statement, table).then(() => {
             statements++;
             callback();
           }, callback);
@@ -83,14 +162,15 @@ async function restoreTable(mysql: MysqlSettings, archivePath: string, table: Ta
     throw err;
   }
   await disconnect(conn);
-  return statements;
+  return { statements, deferred: deferred.length > 0 ? [...settingsSoFar, ...deferred] : [] };
 }
 
-async function run(conn: Connection, statement: string): Promise<void> {
+async function run(conn: Connection, statement: string, table: TableName): Promise<void> {
   try {
     await conn.query(statement);
   } catch (err) {
-    const text = statement.length > 200 ? `${statement.slice(0, 200)}…` : statement;
-    throw new Error(`${(err as Error).message} (in: ${text})`, { cause: err });
+    const e = err as { code?: string; errno?: number; message: string };
+    // The server's message may quote the data; the statement itself is never repeated.
+    throw new Error(`${entryNameOf(table)}: the server refused a statement: ${e.code ?? ''} ${e.errno ?? ''} ${e.message.slice(0, 200)}`, { cause: err });
   }
 }
