@@ -14,6 +14,8 @@ import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
 import { Retention, retentionIsOn } from './store/retention.js';
 
+/** How long a SIGTERM waits for the NATS connection to drain. */
+const DRAIN_TIMEOUT_MS = 10_000;
 /** How often retention looks for old archives besides after each backup. */
 const RETENTION_INTERVAL_MS = 5 * 60_000;
 
@@ -106,7 +108,17 @@ async function run(config: Config, log: Logger): Promise<void> {
     clearInterval(retentionTimer);
     for (const sub of subscriptions) sub.unsubscribe();
     await worker.stop(config.shutdownGraceMs);
-    await nc.drain();
+    // With the server unreachable a drain never completes: give up after a while and close.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      nc.drain().then(() => true, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      log.warn('the NATS connection did not drain; closing it');
+      await nc.close().catch(() => undefined);
+    }
     log.info('stopped');
     process.exit(0);
   };

@@ -33,7 +33,9 @@ const PROGRESS_INTERVAL_MS = 250;
  */
 export class Worker {
   private running = false;
-  private loops: Promise<void>[] = [];
+  /** One pull loop per slot; `waiting` while it waits for a job rather than running one. */
+  private loops: { done: Promise<void>; waiting: boolean }[] = [];
+  private pullsEnded: Promise<void> = Promise.resolve();
   private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly locks: TableLocks;
 
@@ -48,7 +50,11 @@ export class Worker {
   async start(): Promise<void> {
     const consumer = await this.queue.js.consumers.get(this.queue.settings.stream, this.queue.settings.consumer);
     this.running = true;
-    this.loops = Array.from({ length: this.options.slots }, () => this.loop(consumer));
+    this.loops = Array.from({ length: this.options.slots }, () => {
+      const slot = { done: Promise.resolve(), waiting: false };
+      slot.done = this.loop(consumer, slot);
+      return slot;
+    });
   }
 
   /** Stops taking jobs; waits up to `graceMs` for running ones, then hands them back for redelivery. */
@@ -59,14 +65,18 @@ export class Worker {
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all(jobs.map((j) => j.done)), grace]);
     clearTimeout(timer);
+    // A job handed back must not land in one of our own pulls still waiting (it would nak it
+    // again and spend one of its deliveries): the nak waits until those end (PULL_EXPIRES_MS).
+    this.pullsEnded = Promise.all(this.loops.filter((slot) => slot.waiting).map((slot) => slot.done)).then(() => undefined);
     for (const job of this.active.values()) job.abort.abort(new Error('service is shutting down'));
-    await Promise.all(this.loops);
+    await Promise.all(this.loops.map((slot) => slot.done));
   }
 
-  private async loop(consumer: Consumer): Promise<void> {
+  private async loop(consumer: Consumer, slot: { waiting: boolean }): Promise<void> {
     while (this.running) {
       let msg: JsMsg | null;
       try {
+        slot.waiting = true;
         msg = await consumer.next({ expires: PULL_EXPIRES_MS });
       } catch (err) {
         if (!this.running) break;
@@ -74,6 +84,7 @@ export class Worker {
         await sleep(1_000);
         continue;
       }
+      slot.waiting = false;
       if (!msg) continue;
       if (!this.running) {
         msg.nak();
@@ -139,6 +150,7 @@ export class Worker {
         if (abort.signal.aborted) {
           log.warn({ err }, 'job interrupted; handing it back for redelivery');
           await states.record({ ...base, status: 'queued', reason: 'interrupted by a shutdown; queued again' }).catch(() => undefined);
+          await this.pullsEnded;
           msg.nak();
         } else if (err instanceof PermanentJobError || attempt >= this.queue.settings.maxDeliver) {
           log.error({ err, attempt }, 'job failed');

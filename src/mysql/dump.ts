@@ -110,11 +110,18 @@ export class ConsistentSnapshot {
             this.release(session);
           }
         };
+        // A streamed query has no callback, so mysql2 reports a lost connection on the
+        // connection, not on the stream: without this the dump would wait forever.
+        const core = callbackSide(session);
+        const onConnectionError = (err: Error) => rows.destroy(err);
+        core.on('error', onConnectionError);
         rows.on('error', (err: Error) => {
+          core.removeListener('error', onConnectionError);
           release();
           out.destroy(err);
         });
         rows.on('end', () => {
+          core.removeListener('error', onConnectionError);
           release();
           out.end();
         });

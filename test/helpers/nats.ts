@@ -1,13 +1,14 @@
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 
 export interface Reply {
   body: string;
   headers: Record<string, string>;
 }
 
-export function natsConnect(): Promise<NatsConnection> {
-  return connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+export function natsConnect(servers = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'): Promise<NatsConnection> {
+  return connect({ servers });
 }
 
 /** A request as `nats req` sends it: a body and, optionally, headers. */
@@ -76,4 +77,11 @@ export async function waitForJob(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last: ${last}`);
+}
+
+/** A job's state straight from the job-state bucket, for when no service is running to ask. */
+export async function readJobState(nc: NatsConnection, id: string, bucket = 'backup_jobs'): Promise<JobStateReply | null> {
+  const kv = await new Kvm(nc).open(bucket);
+  const entry = await kv.get(`job.${id}`);
+  return entry && entry.operation === 'PUT' ? entry.json<JobStateReply>() : null;
 }
