@@ -1,11 +1,21 @@
+import { MsgHdrsImpl, type Msg } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
+import { echoed } from '../src/api/archive.js';
 import { pyJson } from '../src/api/pyjson.js';
-import { parseArchiveRequest, parseBackupRequest, parseListRequest, parseRestoreRequest, type RequestParts } from '../src/api/request.js';
+import { requestParts } from '../src/api/reply.js';
+import { parseArchiveRequest, parseBackupRequest, parseListRequest, parseRestoreRequest, parseStatusRequest, type RequestParts } from '../src/api/request.js';
 import { loadConfig } from '../src/config.js';
 import { archiveNameFor, compareArchives } from '../src/store/local.js';
 
 function req(body: string, headers: Record<string, string> = {}): RequestParts {
   return { body, header: (name) => Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1] };
+}
+
+/** A request as the service decodes it from a NATS message: headers may repeat, in any letter case. */
+function wireReq(body: string, headers: [string, string][] = []): RequestParts {
+  const h = new MsgHdrsImpl();
+  for (const [k, v] of headers) h.append(k, v);
+  return requestParts({ data: new TextEncoder().encode(body), headers: headers.length > 0 ? h : undefined } as unknown as Msg);
 }
 
 describe('pyJson writes what Python json.dumps wrote', () => {
@@ -54,6 +64,59 @@ describe('request forms', () => {
       expect(parseRestoreRequest(req(body)).ok, body).toBe(false);
     }
     expect(parseRestoreRequest(req('', { archivename: 'x.7z' })).ok).toBe(false);
+  });
+});
+
+describe('hostile requests', () => {
+  it('refuses a header given twice, in any letter case, even with the same value', () => {
+    for (const headers of [[['tables', 'a'], ['tables', 'b']], [['tables', 'a'], ['Tables', 'a']]] as [string, string][][]) {
+      expect(parseBackupRequest(wireReq('makebackup', headers))).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('given 2 times') });
+      expect(parseRestoreRequest(wireReq('archive', [['archivename', 'x.7z'], ...headers]))).toMatchObject({ ok: false, code: 400 });
+    }
+    expect(parseArchiveRequest(wireReq('archive', [['archivename', 'x.7z'], ['ARCHIVENAME', '../y.7z']]))).toMatchObject({ ok: false, code: 400 });
+    expect(parseStatusRequest(wireReq('', [['job', 'a'], ['job', 'b']]))).toMatchObject({ ok: false, code: 400 });
+    // One header, once: still fine.
+    expect(parseBackupRequest(wireReq('makebackup', [['Tables', 'a,b']]))).toEqual({ ok: true, value: ['a', 'b'] });
+  });
+
+  it('refuses headers that disagree with a form-2 body, accepts ones that agree, ignores any other body', () => {
+    expect(parseBackupRequest(req('makebackup=b', { tables: 'a' }))).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('disagree') });
+    expect(parseBackupRequest(req('makebackup=a,,b', { tables: 'a,b' }))).toMatchObject({ ok: false, code: 400 });
+    expect(parseBackupRequest(req('makebackup= b , a', { tables: 'a,b' }))).toEqual({ ok: true, value: ['a', 'b'] });
+    expect(parseBackupRequest(req('tables=zzz', { tables: 'a' }))).toEqual({ ok: true, value: ['a'] });
+    expect(parseArchiveRequest(req('archivename=y.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, code: 400 });
+    expect(parseArchiveRequest(req('archivename=../x.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, code: 400 });
+    expect(parseArchiveRequest(req('archivename=x.7z', { archivename: 'x.7z' }))).toEqual({ ok: true, value: 'x.7z' });
+    const headers = { archivename: 'x.7z', tables: 'a,b' };
+    for (const body of ['archive=y.7z;tables=a,b', 'archive=x.7z;tables=a', 'archive=x.7z', 'tables=a,b', 'archive=x.7z;tables=a,b;extra=1']) {
+      expect(parseRestoreRequest(req(body, headers)), body).toMatchObject({ ok: false, code: 400 });
+    }
+    expect(parseRestoreRequest(req('tables=b.sql,a;archive=x.7z', headers))).toEqual({ ok: true, value: { archive: 'x.7z', tables: ['a', 'b'] } });
+  });
+
+  it('status: the id in the body or the job header, and never two different ids', () => {
+    const id = '3f0c2c4e-0000-4000-8000-000000000000';
+    expect(parseStatusRequest(req(` ${id}\n`))).toEqual({ ok: true, value: id });
+    expect(parseStatusRequest(req('', { job: id }))).toEqual({ ok: true, value: id });
+    expect(parseStatusRequest(req(id, { job: id }))).toEqual({ ok: true, value: id });
+    expect(parseStatusRequest(req('other-job', { job: id }))).toMatchObject({ ok: false, code: 400 });
+    for (const body of ['', '../x', 'a b', 'x'.repeat(65), 'id\u0000']) expect(parseStatusRequest(req(body)), body).toMatchObject({ ok: false, code: 400 });
+  });
+
+  it('refuses a request whose headers block does not decode, instead of throwing', () => {
+    const raw = new TextEncoder().encode('NATS/1.0\r\nbad key: x.7z\r\n\r\n');
+    const msg = { data: new TextEncoder().encode('listfiles'), get headers() { return MsgHdrsImpl.decode(raw); } } as unknown as Msg;
+    const parts = requestParts(msg);
+    expect(parts.header('archivename')).toBeUndefined();
+    for (const parse of [parseListRequest, parseBackupRequest, parseArchiveRequest, parseRestoreRequest, parseStatusRequest]) {
+      expect(parse(parts)).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('malformed headers') });
+    }
+  });
+
+  it('the archive refusal echoes at most 255 characters of the name it was given', () => {
+    expect(echoed('../x.7z')).toBe('../x.7z');
+    expect(echoed('a'.repeat(255))).toBe('a'.repeat(255));
+    expect(echoed('ж'.repeat(300_000))).toBe(`${'ж'.repeat(255)}…`);
   });
 });
 

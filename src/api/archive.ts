@@ -8,9 +8,21 @@ export async function handleArchive(msg: Msg, ctx: ApiContext): Promise<void> {
   const parsed = parseArchiveRequest(parts);
   if (!parsed.ok) {
     const given = (parts.header('archivename') ?? parts.body.replace(/^\s*archivename=/, '')).trim();
-    return replyBad(msg, { [given]: 'bad' }, parsed.code, parsed.reason);
+    return replyBad(msg, { [echoed(given)]: 'bad' }, parsed.code, parsed.reason);
   }
   const description = await ctx.catalog.describe(parsed.value);
   if (!description.ok) return replyBad(msg, { [parsed.value]: 'bad' }, description.code, description.reason);
   replyOk(msg, { tables: description.tables.join(',') });
+}
+
+const MAX_ECHOED_CHARS = 255;
+
+/**
+ * The name a refused request gave, as the key of the seed's `{"<name>": "bad"}`: cut after 255
+ * characters (with `…`), so a huge name (escaped ×6 when not ASCII) never makes a reply larger
+ * than NATS's max_payload — which would fail the reply itself.
+ */
+export function echoed(given: string): string {
+  const chars = [...given];
+  return chars.length > MAX_ECHOED_CHARS ? `${chars.slice(0, MAX_ECHOED_CHARS).join('')}…` : given;
 }

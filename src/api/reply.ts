@@ -11,15 +11,32 @@ export function requestParts(msg: Msg): RequestParts {
   } catch {
     body = '\ufffd';
   }
+  // The client decodes the headers block when it is first read, and throws on one that a raw
+  // client can send but the NATS client refuses (a key with a space or non-ASCII, a bare LF).
+  let headers: Msg['headers'];
+  let unreadable: string | undefined;
+  try {
+    headers = msg.headers;
+  } catch (err) {
+    unreadable = `malformed headers: ${(err as Error).message}`;
+  }
   return {
     body,
+    unreadable,
     header(name: string) {
-      if (!msg.headers) return undefined;
+      if (!headers) return undefined;
       const wanted = name.toLowerCase();
-      for (const [key, values] of msg.headers) {
+      for (const [key, values] of headers) {
         if (key.toLowerCase() === wanted) return values[0];
       }
       return undefined;
+    },
+    headerValues(name: string) {
+      if (!headers) return [];
+      const wanted = name.toLowerCase();
+      const values: string[] = [];
+      for (const [key, given] of headers) if (key.toLowerCase() === wanted) values.push(...given);
+      return values;
     },
   };
 }

@@ -8,6 +8,10 @@ export interface RequestParts {
   body: string;
   /** Header lookup, case-insensitive; undefined when absent. */
   header(name: string): string | undefined;
+  /** Every value of a header (names compared case-insensitively), [] when absent; without it a header counts once. */
+  headerValues?(name: string): string[];
+  /** Set when the request cannot be read at all (a headers block that does not decode): every parser refuses it. */
+  unreadable?: string;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 400 | 404; reason: string };
@@ -15,24 +19,46 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 400 | 404; r
 export const MAX_TABLES_PER_REQUEST = 1000;
 
 export function parseListRequest(req: RequestParts): Parsed<null> {
+  if (req.unreadable !== undefined) return bad(req.unreadable);
   if (req.body.trim() === 'listfiles') return { ok: true, value: null };
   return { ok: false, code: 400, reason: 'the body must be "listfiles"' };
 }
 
+/**
+ * Form 1 (headers) with any body, or form 2 (the body). A form-1 request whose body is itself a
+ * form-2 request (it has one of the form's `key=`) must say the same thing in both, else it is
+ * refused: the service never silently prefers one of two disagreeing requests.
+ */
 export function parseBackupRequest(req: RequestParts): Parsed<TableName[]> {
-  const header = req.header('tables');
-  if (header !== undefined) return parseTableList(header, false);
-  const value = bodyValue(req.body, 'makebackup');
-  if (!value.ok) return value;
-  return parseTableList(value.value, false);
+  if (req.unreadable !== undefined) return bad(req.unreadable);
+  const header = oneHeader(req, 'tables');
+  if (!header.ok) return header;
+  const fromBody = (): Parsed<TableName[]> => {
+    const value = bodyValue(req.body, 'makebackup');
+    return value.ok ? parseTableList(value.value, false) : value;
+  };
+  if (header.value === undefined) return fromBody();
+  const tables = parseTableList(header.value, false);
+  if (!tables.ok || !isBodyForm(req.body, ['makebackup'])) return tables;
+  const body = fromBody();
+  if (!body.ok || !sameNames(body.value, tables.value)) return disagree('the "tables" header', body);
+  return tables;
 }
 
 export function parseArchiveRequest(req: RequestParts): Parsed<ArchiveName> {
-  const header = req.header('archivename');
-  if (header !== undefined) return archiveName(header);
-  const value = bodyValue(req.body, 'archivename');
-  if (!value.ok) return value;
-  return archiveName(value.value);
+  if (req.unreadable !== undefined) return bad(req.unreadable);
+  const header = oneHeader(req, 'archivename');
+  if (!header.ok) return header;
+  const fromBody = (): Parsed<ArchiveName> => {
+    const value = bodyValue(req.body, 'archivename');
+    return value.ok ? archiveName(value.value) : value;
+  };
+  if (header.value === undefined) return fromBody();
+  const name = archiveName(header.value);
+  if (!name.ok || !isBodyForm(req.body, ['archivename'])) return name;
+  const body = fromBody();
+  if (!body.ok || body.value !== name.value) return disagree('the "archivename" header', body);
+  return name;
 }
 
 export interface RestoreRequest {
@@ -41,22 +67,43 @@ export interface RestoreRequest {
 }
 
 export function parseRestoreRequest(req: RequestParts): Parsed<RestoreRequest> {
-  const archiveHeader = req.header('archivename');
-  const tablesHeader = req.header('tables');
-  let archiveRaw: string;
-  let tablesRaw: string;
-  if (archiveHeader !== undefined || tablesHeader !== undefined) {
-    if (archiveHeader === undefined || tablesHeader === undefined) {
-      return bad('headers form needs both "archivename" and "tables"');
-    }
-    archiveRaw = archiveHeader;
-    tablesRaw = tablesHeader;
-  } else {
+  if (req.unreadable !== undefined) return bad(req.unreadable);
+  const archiveHeader = oneHeader(req, 'archivename');
+  if (!archiveHeader.ok) return archiveHeader;
+  const tablesHeader = oneHeader(req, 'tables');
+  if (!tablesHeader.ok) return tablesHeader;
+  const fromBody = (): Parsed<RestoreRequest> => {
     const pairs = bodyPairs(req.body, ['archive', 'tables']);
-    if (!pairs.ok) return pairs;
-    archiveRaw = pairs.value.get('archive') ?? '';
-    tablesRaw = pairs.value.get('tables') ?? '';
+    return pairs.ok ? restoreOf(pairs.value.get('archive') ?? '', pairs.value.get('tables') ?? '') : pairs;
+  };
+  if (archiveHeader.value === undefined && tablesHeader.value === undefined) return fromBody();
+  if (archiveHeader.value === undefined || tablesHeader.value === undefined) {
+    return bad('headers form needs both "archivename" and "tables"');
   }
+  const headers = restoreOf(archiveHeader.value, tablesHeader.value);
+  if (!headers.ok || !isBodyForm(req.body, ['archive', 'tables'])) return headers;
+  const body = fromBody();
+  if (!body.ok || body.value.archive !== headers.value.archive || !sameNames(body.value.tables, headers.value.tables)) {
+    return disagree('the "archivename" and "tables" headers', body);
+  }
+  return headers;
+}
+
+const JOB_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** `<prefix>.status`: the job id in the body, or in the `job` header with an empty body or the same id. */
+export function parseStatusRequest(req: RequestParts): Parsed<string> {
+  if (req.unreadable !== undefined) return bad(req.unreadable);
+  const header = oneHeader(req, 'job');
+  if (!header.ok) return header;
+  const body = req.body.trim();
+  const id = (header.value ?? body).trim();
+  if (!JOB_ID.test(id)) return bad('expected a job id in the body or the "job" header');
+  if (header.value !== undefined && body !== '' && body !== id) return bad('the "job" header and the body name different jobs');
+  return { ok: true, value: id };
+}
+
+function restoreOf(archiveRaw: string, tablesRaw: string): Parsed<RestoreRequest> {
   const archive = archiveName(archiveRaw);
   if (!archive.ok) return archive;
   const tables = parseTableList(tablesRaw, true);
@@ -109,6 +156,30 @@ function bodyPairs(body: string, keys: string[]): Parsed<Map<string, string>> {
   }
   for (const key of keys) if (!pairs.has(key)) return bad(`malformed body: missing "${key}=", expected "${expected}"`);
   return { ok: true, value: pairs };
+}
+
+/** A header given once (or absent); a repeated one (in any letter case) is refused, never half-read. */
+function oneHeader(req: RequestParts, name: string): Parsed<string | undefined> {
+  const count = req.headerValues?.(name).length ?? 0;
+  if (count > 1) return bad(`header "${name}" given ${count} times`);
+  return { ok: true, value: req.header(name) };
+}
+
+/** Whether the body is itself a form-2 request: one of its `;` parts is `key=…` with one of the form's keys. */
+function isBodyForm(body: string, keys: string[]): boolean {
+  return body.split(';').some((part) => {
+    const eq = part.indexOf('=');
+    return eq >= 0 && keys.includes(part.slice(0, eq).trim());
+  });
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return a.length === b.length && b.every((name) => set.has(name));
+}
+
+function disagree(what: string, body: Parsed<unknown>): { ok: false; code: 400; reason: string } {
+  return bad(`${what} and the body disagree${body.ok ? '' : ` (the body: ${body.reason})`}`);
 }
 
 function bad(reason: string): { ok: false; code: 400; reason: string } {
