@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { ArchiveName } from '../names.js';
+import { retryTransient } from './transient.js';
 
 /** A pruning that has not finished in this long (its process died) no longer blocks restores. */
 const PRUNE_STALE_MS = 10 * 60_000;
@@ -17,15 +18,15 @@ export class ArchivePins {
   constructor(private readonly kv: KV) {}
 
   async pin(archive: ArchiveName, jobId: string): Promise<void> {
-    await this.kv.put(pinKey(archive, jobId), jobId);
-    if (await this.pruning(archive)) {
+    await retryTransient(() => this.kv.put(pinKey(archive, jobId), jobId));
+    if (await retryTransient(() => this.pruning(archive))) {
       await this.unpin(archive, jobId);
       throw new ArchiveBeingPruned(`archive ${archive} is being removed by retention`);
     }
   }
 
   async unpin(archive: ArchiveName, jobId: string): Promise<void> {
-    await this.kv.purge(pinKey(archive, jobId));
+    await retryTransient(() => this.kv.purge(pinKey(archive, jobId)));
   }
 
   /**

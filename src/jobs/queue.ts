@@ -4,7 +4,8 @@ import type { ArchiveName, TableName } from '../names.js';
 import { archiveNameFor } from '../store/local.js';
 import { ensureConsumer, ensureStream, loadDeclaration, type Settings } from './declarations.js';
 import { JobStates, queuedState } from './state.js';
-import { encodeJob, newJobId, type BackupJob, type RestoreJob } from './job.js';
+import { retryTransient } from './transient.js';
+import { decodeJob, encodeJob, newJobId, type BackupJob, type RestoreJob } from './job.js';
 
 export interface QueueSettings {
   stream: string;
@@ -53,8 +54,9 @@ export class JobQueue {
       const job: BackupJob = { kind: 'backup', id: newJobId(), archive, tables, requestedAt: now.toISOString() };
       // The state first: a worker that takes the job at once must find it, not overwrite it later.
       await this.states.record(queuedState(job));
-      const ack = await this.js.publish(`${this.subject}.backup`, encodeJob(job), { msgID: `archive:${archive}` });
-      if (!ack.duplicate) return job;
+      // A retried publish is safe: the message id makes a second copy a duplicate.
+      const ack = await retryTransient(() => this.js.publish(`${this.subject}.backup`, encodeJob(job), { msgID: `archive:${archive}` }));
+      if (!ack.duplicate || (await this.isOwnMessage(ack.seq, job.id))) return job;
       await this.states.remove(job.id);
     }
     throw new Error('too many backups requested in one second');
@@ -62,8 +64,20 @@ export class JobQueue {
 
   async enqueueRestore(job: RestoreJob): Promise<RestoreJob> {
     await this.states.record(queuedState(job));
-    await this.js.publish(`${this.subject}.restore`, encodeJob(job), { msgID: `job:${job.id}` });
+    await retryTransient(() => this.js.publish(`${this.subject}.restore`, encodeJob(job), { msgID: `job:${job.id}` }));
     return job;
+  }
+
+  /**
+   * Whether the stored message a duplicate ack points to is this job: a publish retried after its
+   * ack was lost is reported as a duplicate of itself. A message already taken by a worker is
+   * gone from the stream, but then its state has moved on from queued.
+   */
+  private async isOwnMessage(seq: number, jobId: string): Promise<boolean> {
+    const stored = await this.jsm.streams.getMessage(this.settings.stream, { seq }).catch(() => null);
+    if (stored) return decodeJob(stored.data).id === jobId;
+    const state = await this.states.get(jobId).catch(() => null);
+    return state !== null && state.status !== 'queued';
   }
 
   private async declare(settings: Settings): Promise<void> {

@@ -3,6 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ensureBucket, loadDeclaration, type BucketDeclaration, type Settings } from './declarations.js';
 import type { Job } from './job.js';
+import { retryTransient } from './transient.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -85,7 +86,7 @@ export class JobStates {
   record(state: JobState): Promise<void> {
     const write = this.tail.then(async () => {
       const data = JSON.stringify({ ...state, updatedAt: new Date().toISOString() });
-      await this.kv.put(stateKey(state.id), data);
+      await retryTransient(() => this.kv.put(stateKey(state.id), data));
       this.nc.publish(this.eventSubject(state.id), data);
     });
     this.tail = write.catch(() => undefined);
@@ -93,7 +94,7 @@ export class JobStates {
   }
 
   async get(id: string): Promise<JobState | null> {
-    const entry = await this.kv.get(stateKey(id));
+    const entry = await retryTransient(() => this.kv.get(stateKey(id)));
     if (!entry || entry.operation !== 'PUT') return null;
     return entry.json<JobState>();
   }
