@@ -6,7 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentTag } from '../src/mysql/swap.js';
-import { checksum, count, dbConnect, type Db } from './helpers/db.js';
+import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
 import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';
 
@@ -64,13 +64,13 @@ beforeAll(async () => {
   await db.query(`DROP TABLE IF EXISTS ${BIG}, ${CHILD}, ${PARENT}`);
   await db.query('SET FOREIGN_KEY_CHECKS = 1');
   await db.query(`CREATE TABLE ${BIG} (id INT PRIMARY KEY, payload VARCHAR(200)) ENGINE=InnoDB`);
-  await db.query(`INSERT INTO ${BIG} SELECT seq, REPEAT(SHA2(seq, 256), 3) FROM seq_1_to_300000`);
+  await db.query(`INSERT INTO ${BIG} SELECT seq, REPEAT(SHA2(seq, 256), 3) FROM ${numbers(300000)}`);
   await db.query(`CREATE TABLE ${PARENT} (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB`);
   await db.query(`CREATE TABLE ${CHILD} (id INT PRIMARY KEY, parent_id INT NOT NULL,
     CONSTRAINT at_child_parent FOREIGN KEY (parent_id) REFERENCES ${PARENT} (id) ON DELETE CASCADE) ENGINE=InnoDB`);
   await db.query(`CREATE TRIGGER at_parent_bi BEFORE INSERT ON ${PARENT} FOR EACH ROW SET NEW.name = UPPER(NEW.name)`);
-  await db.query(`INSERT INTO ${PARENT} SELECT seq, CONCAT('p', seq) FROM seq_1_to_50`);
-  await db.query(`INSERT INTO ${CHILD} SELECT seq, 1 + seq % 50 FROM seq_1_to_500`);
+  await db.query(`INSERT INTO ${PARENT} SELECT seq, CONCAT('p', seq) FROM ${numbers(50)}`);
+  await db.query(`INSERT INTO ${CHILD} SELECT seq, 1 + seq % 50 FROM ${numbers(500)}`);
 }, 120_000);
 
 afterAll(async () => {

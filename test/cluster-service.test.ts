@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type NatsCluster } from './helpers/cluster.js';
-import { checksum, dbConnect, type Db } from './helpers/db.js';
+import { checksum, dbConnect, numbers, type Db } from './helpers/db.js';
 import { request, waitForJob, type JobStateReply } from './helpers/nats.js';
 import { objectGet } from './helpers/objget.js';
 import { isolatedEnv, startService, type RunningService } from './helpers/service.js';
@@ -41,9 +41,9 @@ beforeAll(async () => {
   db = await dbConnect();
   await db.query(`DROP TABLE IF EXISTS ${SMALL}, ${BIG}`);
   await db.query(`CREATE TABLE ${SMALL} (id INT PRIMARY KEY, label VARCHAR(40))`);
-  await db.query(`INSERT INTO ${SMALL} SELECT seq, CONCAT('row ', seq) FROM seq_1_to_1000`);
+  await db.query(`INSERT INTO ${SMALL} SELECT seq, CONCAT('row ', seq) FROM ${numbers(1000)}`);
   await db.query(`CREATE TABLE ${BIG} (id INT PRIMARY KEY, payload VARCHAR(300))`);
-  await db.query(`INSERT INTO ${BIG} SELECT seq, CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512)) FROM seq_1_to_100000`);
+  await db.query(`INSERT INTO ${BIG} SELECT seq, CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512)) FROM ${numbers(100000)}`);
   const shared = isolatedEnv();
   // Each instance on its own node and with its own disk, as on two machines.
   for (const node of [0, 1]) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbConnect, type Db } from './helpers/db.js';
+import { dbConnect, numbers, type Db } from './helpers/db.js';
 import { freePort, startMariaDb, type TestMariaDb } from './helpers/mariadb-server.js';
 import { natsConnect, readJobState, request, waitForJob, type JobStateReply } from './helpers/nats.js';
 import { retire, startService, type RunningService } from './helpers/service.js';
@@ -48,7 +48,7 @@ async function fillBigTable(conn: mysql.Connection): Promise<void> {
   await conn.query(`DROP TABLE IF EXISTS ${BIG}`);
   await conn.query(`CREATE TABLE ${BIG} (id INT PRIMARY KEY, payload VARCHAR(300)) ENGINE=InnoDB`);
   // ~40 MB of hex: takes a few seconds to dump and compress, and does not fit 4 MB compressed.
-  await conn.query(`INSERT INTO ${BIG} SELECT seq, CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512)) FROM seq_1_to_150000`);
+  await conn.query(`INSERT INTO ${BIG} SELECT seq, CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512)) FROM ${numbers(150000)}`);
 }
 
 beforeAll(async () => {

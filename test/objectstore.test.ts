@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksum, dbConnect, type Db } from './helpers/db.js';
+import { checksum, dbConnect, numbers, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob } from './helpers/nats.js';
 import { objectGet, objectList } from './helpers/objget.js';
 import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';
@@ -72,10 +72,10 @@ beforeAll(async () => {
   db = await dbConnect();
   await db.query(`DROP TABLE IF EXISTS ${SMALL}, ${WIDE}`);
   await db.query(`CREATE TABLE ${SMALL} (id INT PRIMARY KEY, label VARCHAR(40))`);
-  await db.query(`INSERT INTO ${SMALL} SELECT seq, CONCAT('row ', seq) FROM seq_1_to_500`);
+  await db.query(`INSERT INTO ${SMALL} SELECT seq, CONCAT('row ', seq) FROM ${numbers(500)}`);
   // ~3 MB of poorly compressible text, so the archive spans many 128 KiB object chunks.
   await db.query(`CREATE TABLE ${WIDE} (id INT PRIMARY KEY, payload TEXT)`);
-  await db.query(`INSERT INTO ${WIDE} SELECT seq, SHA2(seq, 512) FROM seq_1_to_20000`);
+  await db.query(`INSERT INTO ${WIDE} SELECT seq, SHA2(seq, 512) FROM ${numbers(20000)}`);
 });
 
 afterAll(async () => {
