@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import mysql from 'mysql2/promise';
-import type { MysqlSettings } from '../config.js';
+import type { MysqlSettings, MysqlTls } from '../config.js';
 
 export type Connection = mysql.Connection;
 
@@ -17,8 +18,28 @@ export interface ConnectOptions {
   rawBytes?: boolean;
 }
 
+/**
+ * mysql2's `ssl` option for the configured mode; the files are read on each connect, so renewed
+ * certificates are picked up without a restart. `undefined`: plain TCP.
+ */
+export async function sslOptions(tls: MysqlTls | undefined): Promise<mysql.SslOptions | undefined> {
+  if (tls === undefined || tls.mode === 'disabled') return undefined;
+  const read = (file: string | undefined) => (file === undefined ? undefined : readFile(file));
+  const [ca, cert, key] = await Promise.all([read(tls.caFile), read(tls.certFile), read(tls.keyFile)]);
+  const ssl: mysql.SslOptions = {
+    // required: encrypted, but any certificate is accepted (as the mysql client's REQUIRED).
+    rejectUnauthorized: tls.mode !== 'required',
+    verifyIdentity: tls.mode === 'verify-identity',
+  };
+  if (ca) ssl.ca = ca;
+  if (cert) ssl.cert = cert;
+  if (key) ssl.key = key;
+  return ssl;
+}
+
 export async function connect(settings: MysqlSettings, options: ConnectOptions = {}): Promise<Connection> {
   const conn = await mysql.createConnection({
+    ssl: await sslOptions(settings.tls),
     host: settings.host,
     port: settings.port,
     user: settings.user,

@@ -14,6 +14,8 @@ export interface RunningService {
   child: ChildProcess;
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<number | null>;
 }
@@ -95,6 +97,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
     backupDir: fullEnv.BACKUP_DIR,
     child,
     logs,
+    stderr: () => stderr,
     waitForLog,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
