@@ -230,6 +230,9 @@ export class TableSwap {
     this.swapped = true;
     await runPlan(this.admin, this.settings, scratch);
     await this.admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
+    // Fresh statistics: a renamed-in table may otherwise report no rows to the optimizer (and to
+    // the next backup's progress estimate) until the server gets round to sampling it.
+    await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(this.live)}.${q(t)}`).join(', ')}`).catch(() => undefined);
   }
 
   private async writePlan(steps: PlanStep[]): Promise<void> {
