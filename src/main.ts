@@ -14,6 +14,8 @@ import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
 import { Retention, retentionIsOn } from './store/retention.js';
 
+/** A temporary fetch this old belongs to no request still running (any instance sharing the dir). */
+const STALE_FETCH_MS = 60 * 60_000;
 /** How long a SIGTERM waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 10_000;
 /** How often retention looks for old archives besides after each backup. */
@@ -82,6 +84,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   const pins = new ArchivePins(queue.states.kv);
   const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');
   const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);
+  await dir.removeLeftovers(isLiveJob, STALE_FETCH_MS).then(
+    (removed) => removed.length > 0 && log.info({ removed }, 'removed temporary files of work that died with its process'),
+    (err: unknown) => log.warn({ err }, 'could not look for leftover temporary files'),
+  );
   await recoverAbandonedRestores(config.mysql, deploymentOf(config), isLiveJob).then(
     (recovered) => recovered.length > 0 && log.info({ recovered }, 'cleaned up after restores of a crashed process'),
     (err: unknown) => log.warn({ err }, 'could not look for the leftovers of crashed restores; the next start looks again'),

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -220,4 +220,20 @@ describe('SIGTERM', () => {
     expect(state.status, state.reason).toBe('done');
     expect(state.attempts).toBe(2);
   }, 120_000);
+});
+
+it('removes at start the temporary files of work that died with its process, and keeps a fresh fetch', async () => {
+  const backupDir = mkdtempSync(join(tmpdir(), 'leftovers-'));
+  const deadJob = '0f0f0f0f-0000-4000-8000-000000000000';
+  writeFileSync(join(backupDir, `.job-${deadJob}.7z.partial`), 'half an archive');
+  mkdirSync(join(backupDir, `.job-${deadJob}.spool`));
+  writeFileSync(join(backupDir, `.job-${deadJob}.spool`, 'orders.sql'), 'INSERT');
+  writeFileSync(join(backupDir, '.fetch-old.7z.partial'), 'old');
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  utimesSync(join(backupDir, '.fetch-old.7z.partial'), twoHoursAgo, twoHoursAgo);
+  writeFileSync(join(backupDir, '.fetch-fresh.7z.partial'), 'someone is fetching this now');
+  writeFileSync(join(backupDir, 'notes.txt'), 'not ours');
+  const service = await start({ BACKUP_DIR: backupDir });
+  expect(readdirSync(backupDir).sort()).toEqual(['.fetch-fresh.7z.partial', 'notes.txt']);
+  expect(service.logs.some((l) => l.msg === 'removed temporary files of work that died with its process')).toBe(true);
 });

@@ -105,6 +105,29 @@ export class BackupDir {
     await rename(tempPath, this.pathOf(name));
   }
 
+  /**
+   * Hidden leftovers of work that died with its process: job files (`.job-<id>…`) whose job
+   * `isLive` says is over, and temporary fetches (`.fetch-…`) older than `fetchMaxAgeMs`.
+   */
+  async removeLeftovers(isLive: (jobId: string) => Promise<boolean>, fetchMaxAgeMs: number, now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    for (const entry of await readdir(this.root)) {
+      const job = /^\.job-([A-Za-z0-9-]{1,64})\./.exec(entry);
+      const path = join(this.root, entry);
+      if (job) {
+        if (await isLive(job[1] as string)) continue;
+      } else if (entry.startsWith('.fetch-')) {
+        const info = await stat(path).catch(() => null);
+        if (!info || now - info.mtimeMs < fetchMaxAgeMs) continue;
+      } else {
+        continue;
+      }
+      await rm(path, { recursive: true, force: true });
+      removed.push(entry);
+    }
+    return removed;
+  }
+
   async removeJobFiles(jobId: string): Promise<void> {
     await rm(this.tempArchivePath(jobId), { force: true });
     await rm(`${this.tempArchivePath(jobId)}.tmp`, { force: true });
