@@ -10,7 +10,14 @@ export async function handleArchive(msg: Msg, ctx: ApiContext): Promise<void> {
     const given = (parts.header('archivename') ?? parts.body.replace(/^\s*archivename=/, '')).trim();
     return replyBad(msg, { [echoed(given)]: 'bad' }, parsed.code, parsed.reason);
   }
-  const description = await ctx.catalog.describe(parsed.value);
+  let description;
+  try {
+    description = await ctx.catalog.describe(parsed.value);
+  } catch (err) {
+    // The seed's failure body for this subject names the archive, whatever went wrong.
+    ctx.log.error({ err, archive: parsed.value }, 'archive: the archive could not be described');
+    return replyBad(msg, { [parsed.value]: 'bad' }, 500, `internal error: ${(err as Error).message}`);
+  }
   if (!description.ok) return replyBad(msg, { [parsed.value]: 'bad' }, description.code, description.reason);
   replyOk(msg, { tables: description.tables.join(',') });
 }
