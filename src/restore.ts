@@ -60,23 +60,39 @@ export async function restoreTables(
   try {
     await swap.prepare();
     const sessions = new Map<TableName, string[]>();
+    const loadsFailed = new AbortController();
+    const loadSignal = signal ? AbortSignal.any([signal, loadsFailed.signal]) : loadsFailed.signal;
     const queue = [...job.tables];
     const worker = async () => {
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-        signal?.throwIfAborted();
-        const loaded = await loadTable(settings.mysql, swap.names.scratch, path, table, progress, signal);
+        loadSignal.throwIfAborted();
+        const loaded = await loadTable(settings.mysql, swap.names.scratch, path, table, progress, loadSignal);
         sessions.set(table, loaded.deferred);
+        // Counted while the other tables still load.
+        const expected = manifest?.tables[table]?.rows;
+        if (expected !== undefined) {
+          const rows = await swap.rowCount(table);
+          if (rows !== expected) throw new PermanentJobError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
+        }
         progress.tablesDone++;
         log.info({ table, statements: loaded.statements }, 'table loaded into the scratch schema');
       }
     };
-    await Promise.all(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, worker));
-    for (const table of job.tables) {
-      const expected = manifest?.tables[table]?.rows;
-      if (expected === undefined) continue;
-      const rows = await swap.rowCount(table);
-      if (rows !== expected) throw new PermanentJobError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
-    }
+    const guarded = async () => {
+      try {
+        await worker();
+      } catch (err) {
+        queue.length = 0;
+        loadsFailed.abort(err); // the other loads stop too
+        throw err;
+      }
+    };
+    // Settled, not raced: the scratch schema is dropped only once no load is still writing to it.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, guarded));
+    // The first failure, not the aborts it caused in the other loads.
+    if (loadsFailed.signal.aborted) throw loadsFailed.signal.reason;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     signal?.throwIfAborted();
     await swap.swap(job.tables.map((table) => sessions.get(table) ?? []));
     log.info({ tables: job.tables }, 'tables swapped in');

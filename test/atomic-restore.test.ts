@@ -107,6 +107,20 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     expect(await leftovers()).toEqual([]);
   });
 
+  it('one bad table of two: neither is swapped in', async () => {
+    const good = extract(archivePath, `${BIG}.sql`);
+    const bad = "DROP TABLE IF EXISTS at_other;\nCREATE TABLE at_other (id INT PRIMARY KEY);\nINSERT INTO at_other VALUES (1), (1);\n";
+    packArchive(service.backupDir, '2000-01-01_00-00-03-backup.7z', { [`${BIG}.sql`]: good, 'at_other.sql': bad });
+
+    const state = await restore(service, '2000-01-01_00-00-03-backup.7z', `${BIG},at_other`);
+    expect(state.status).toBe('failed');
+    expect(state.reason).toMatch(/at_other\.sql: .*Duplicate entry/);
+    expect(await checksum(db, BIG)).toBe(liveChecksum);
+    const [other] = await db.query<RowDataPacket[]>("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = 'at_other'");
+    expect(other).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('a row count that disagrees with the manifest', async () => {
     const sql = extract(archivePath, `${BIG}.sql`);
     const manifest = JSON.parse(extract(archivePath, 'manifest.json').toString('utf8')) as { tables: Record<string, { rows: number }> };
