@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum, dbConnect, numbers, type Db } from './helpers/db.js';
@@ -144,6 +146,25 @@ describe('the object store mirror', () => {
     expect(restored.body).toBe('{"status": "bad"}');
     expect(restored.headers['Nats-Service-Error']).toMatch(/differs/);
   });
+});
+
+it('describes and restores an archive put into the bucket by hand, without the service\'s metadata', async () => {
+  const service = await start();
+  const made = await backup(service, SMALL);
+  const original = await checksum(db, SMALL);
+  const byHand = '2001-01-01_00-00-00-backup.7z';
+  const os = await new Objm(nc).open(service.bucket);
+  await os.put({ name: byHand }, Readable.toWeb(createReadStream(made.path)) as ReadableStream<Uint8Array>);
+
+  const described = await request(nc, `${service.prefix}.archive`, `archivename=${byHand}`);
+  expect(JSON.parse(described.body)).toEqual({ tables: `${SMALL}.sql` });
+  // Known from the fetch and test that `archive` made.
+  expect((await details(service)).find((a) => a.name === byHand)).toMatchObject({ stored: 'object', tables: [`${SMALL}.sql`] });
+  await db.query(`DELETE FROM ${SMALL} WHERE id > 10`);
+  const state = await waitForJob(nc, service.prefix, await restore(service, byHand, SMALL));
+  expect(state.status, state.reason).toBe('done');
+  expect(await checksum(db, SMALL)).toBe(original);
+  expect(readdirSync(service.backupDir).filter((f) => f.startsWith('.'))).toEqual([]);
 });
 
 it('lists and restores an archive that another instance, with another backup dir, put only into the bucket', async () => {

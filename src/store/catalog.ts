@@ -141,11 +141,15 @@ export class Catalog {
 
   /**
    * The table entries as listed, without a CRC test: the service's own metadata for an object,
-   * else the local file's listing; null when neither says.
+   * else the local file's listing, else what describe() found; null when nothing says.
    */
   async tablesListed(entry: CatalogEntry): Promise<string[] | null> {
     if (entry.object?.metadata.tables && !entry.conflict) return entry.object.metadata.tables.split(',');
-    if (!entry.local) return null;
+    if (!entry.local) {
+      // An object without the service's metadata is known once `archive` has fetched and tested it.
+      const described = entry.object && this.objectTables.get(entry.object.sha256);
+      return described?.ok ? described.tables : null;
+    }
     const key = localKey(entry.local);
     let listing = this.localListings.get(entry.name);
     if (!listing || this.localListings.keyOf(entry.name) !== key) {
