@@ -1,3 +1,5 @@
+import { retryWithBackoff } from '../retry.js';
+
 /**
  * JetStream calls that fail only while the cluster moves (a leader election after a node died,
  * the client reconnecting to another node) come back as timeouts, "no responders" or, on 2.9,
@@ -14,14 +16,6 @@ export function isTransient(err: unknown): boolean {
 /** Long enough for a reconnect plus an R3 leader election (measured: 4–9 s on 2.9). */
 export const TRANSIENT_RETRY_MS = 15_000;
 
-export async function retryTransient<T>(attempt: () => Promise<T>, forMs = TRANSIENT_RETRY_MS): Promise<T> {
-  const deadline = Date.now() + forMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (!isTransient(err) || Date.now() + delay > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+export function retryTransient<T>(attempt: () => Promise<T>, forMs = TRANSIENT_RETRY_MS): Promise<T> {
+  return retryWithBackoff(attempt, { forMs, firstDelayMs: 100, maxDelayMs: 2_000, retryIf: isTransient });
 }

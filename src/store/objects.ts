@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, StorageType, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { checkArchiveName, type ArchiveName } from '../names.js';
 import type { Logger } from '../log.js';
+import { retryWithBackoff } from '../retry.js';
 
 /** What the service writes next to each archive object (all values are strings). */
 export interface ArchiveMetadata {
@@ -179,15 +180,11 @@ function toStored(info: ObjectInfo): StoredArchive | null {
   return { name: name.value, bucket: info.bucket, size: info.size, digest: info.digest, sha256, mtime: info.mtime, metadata: (info.metadata ?? {}) as Partial<ArchiveMetadata> };
 }
 
-async function retrying<T>(what: string, log: Logger, attempt: () => Promise<T>, forMs = RETRY_FOR_MS): Promise<T> {
-  const deadline = Date.now() + forMs;
-  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (Date.now() + delay > deadline) throw err;
-      log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; retrying`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+function retrying<T>(what: string, log: Logger, attempt: () => Promise<T>, forMs = RETRY_FOR_MS): Promise<T> {
+  return retryWithBackoff(attempt, {
+    forMs,
+    firstDelayMs: 250,
+    maxDelayMs: 5_000,
+    onRetry: (err, delayMs) => log.warn({ err: (err as Error).message, retryInMs: delayMs }, `${what} failed; retrying`),
+  });
 }
