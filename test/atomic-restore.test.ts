@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
+import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentTag } from '../src/mysql/swap.js';
 import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
@@ -50,11 +51,11 @@ async function leftovers(): Promise<string[]> {
 function packArchive(dir: string, name: string, entries: Record<string, string | Buffer>): void {
   const work = mkdtempSync(join(tmpdir(), 'pack-'));
   for (const [entry, content] of Object.entries(entries)) writeFileSync(join(work, entry), content);
-  execFileSync('7za', ['a', '-t7z', '-mx=1', '-bd', join(dir, name), ...Object.keys(entries)], { cwd: work, stdio: 'ignore' });
+  execFileSync(sevenZipBinary(), ['a', '-t7z', '-mx=1', '-bd', join(dir, name), ...Object.keys(entries)], { cwd: work, stdio: 'ignore' });
 }
 
 function extract(archive: string, entry: string): Buffer {
-  return execFileSync('7za', ['x', '-so', archive, entry], { maxBuffer: 1 << 30 });
+  return execFileSync(sevenZipBinary(), ['x', '-so', archive, entry], { maxBuffer: 1 << 30 });
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum, dbConnect, type Db } from './helpers/db.js';
 import { deleteStream, natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
@@ -86,7 +87,7 @@ describe('makebackup', () => {
 
   it('form 2: makebackup=t1, t2 with spaces', async () => {
     const path = await backup('makebackup= proto_a , proto_b');
-    const listing = execFileSync('7za', ['l', '-slt', path], { encoding: 'utf8' });
+    const listing = execFileSync(sevenZipBinary(), ['l', '-slt', path], { encoding: 'utf8' });
     expect(listing).toContain('Path = proto_a.sql');
     expect(listing).toContain('Path = proto_b.sql');
   });
@@ -139,12 +140,12 @@ describe('archive', () => {
     writeFileSync(join(service.backupDir, text), 'this is not an archive\n');
     const encrypted = '2000-01-01_00-00-04-backup.7z';
     writeFileSync(join(service.backupDir, 'secret.sql'), 'SELECT 1;\n');
-    execFileSync('7za', ['a', '-pSecret', '-mhe=on', join(service.backupDir, encrypted), join(service.backupDir, 'secret.sql')]);
+    execFileSync(sevenZipBinary(), ['a', '-pSecret', '-mhe=on', join(service.backupDir, encrypted), join(service.backupDir, 'secret.sql')]);
     const encryptedData = '2000-01-01_00-00-05-backup.7z';
-    execFileSync('7za', ['a', '-pSecret', join(service.backupDir, encryptedData), join(service.backupDir, 'secret.sql')]);
+    execFileSync(sevenZipBinary(), ['a', '-pSecret', join(service.backupDir, encryptedData), join(service.backupDir, 'secret.sql')]);
     const empty = '2000-01-01_00-00-06-backup.7z';
     writeFileSync(join(service.backupDir, 'empty.sql'), '');
-    execFileSync('7za', ['a', join(service.backupDir, empty), join(service.backupDir, 'empty.sql')]);
+    execFileSync(sevenZipBinary(), ['a', join(service.backupDir, empty), join(service.backupDir, 'empty.sql')]);
 
     for (const [name, code] of [
       ['missing.7z', '404'],

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum, count, dbConnect, ident, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
@@ -145,7 +146,7 @@ it('backs up every column type, a trigger and odd table names, and restores them
 
   // The manifest says what is inside, with per-table SHA-256 of the .sql text.
   const out = mkdtempSync(join(tmpdir(), 'extract-'));
-  execFileSync('7za', ['x', `-o${out}`, futurefilename], { stdio: 'ignore' });
+  execFileSync(sevenZipBinary(), ['x', `-o${out}`, futurefilename], { stdio: 'ignore' });
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { format: number; tables: Record<string, { rows: number; sha256: string }> };
   expect(manifest.format).toBe(1);
   expect(manifest.tables[ALL_TYPES]?.rows).toBe(rowsBefore);
