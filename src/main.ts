@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { startApi } from './api/service.js';
 import { sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
@@ -9,10 +10,13 @@ import { createJobHandler, deploymentOf } from './job-handler.js';
 import { recoverAbandonedRestores } from './mysql/swap.js';
 import { createLogger, type Logger } from './log.js';
 import { natsConnectOptions } from './nats-options.js';
+import { PACKAGE_DESCRIPTION, PACKAGE_NAME, PACKAGE_VERSION } from './package-info.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
 import { Retention, retentionIsOn } from './store/retention.js';
+import { Scheduler } from './schedules/scheduler.js';
+import { SlotClaims } from './schedules/slots.js';
 
 /** A temporary fetch this old belongs to no request still running (any instance sharing the dir). */
 const STALE_FETCH_MS = 60 * 60_000;
@@ -95,7 +99,20 @@ async function run(config: Config, log: Logger): Promise<void> {
   const handler = createJobHandler({ config, catalog, bucket, pins, retention });
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();
-  const subscriptions = startApi(nc, { config, catalog, queue, pins, log });
+  const subscriptions = startApi(nc, { config, catalog, queue, pins, log }, {
+    name: PACKAGE_NAME,
+    version: PACKAGE_VERSION,
+    description: PACKAGE_DESCRIPTION,
+    metadata: { prefix: config.subjectPrefix, database: config.mysql.database, host: hostname(), pid: String(process.pid) },
+  });
+  const scheduler = new Scheduler(config.schedules, {
+    queue,
+    claims: new SlotClaims(queue.states.kv, config.subjectPrefix),
+    isTaken: (name) => catalog.has(name),
+    subjectPrefix: config.subjectPrefix,
+    log,
+  });
+  await scheduler.start();
   let retentionTimer: NodeJS.Timeout | undefined;
   if (retentionIsOn(retention.policy)) {
     const prune = () => void retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
@@ -112,6 +129,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: no new requests or jobs; letting running jobs finish');
     clearInterval(retentionTimer);
+    await scheduler.stop();
     for (const sub of subscriptions) sub.unsubscribe();
     await worker.stop(config.shutdownGraceMs);
     // With the server unreachable a drain never completes: give up after a while and close.

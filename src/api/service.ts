@@ -4,6 +4,7 @@ import { handleArchive } from './archive.js';
 import { handleBackups } from './backups.js';
 import { handleListBackups } from './listbackups.js';
 import { handleMakeBackup } from './makebackup.js';
+import { MicroService, observeErrorReply, type MicroIdentity } from './micro.js';
 import { replyBad } from './reply.js';
 import { handleRestore } from './restore.js';
 import { handleStatus } from './status.js';
@@ -19,10 +20,15 @@ const ENDPOINTS: [string, Handler, Record<string, string>][] = [
   ['backups', handleBackups, { status: 'bad' }],
 ];
 
-/** Subscribes the seed's four subjects and the new ones in the queue group; each request is handled on its own. */
-export function startApi(nc: NatsConnection, ctx: ApiContext): Subscription[] {
-  return ENDPOINTS.map(([name, handler, failureBody]) => {
+/**
+ * Subscribes the seed's four subjects and the new ones in the queue group, each request handled on
+ * its own, and answers NATS micro discovery for them (`identity` names this service).
+ */
+export function startApi(nc: NatsConnection, ctx: ApiContext, identity: MicroIdentity): Subscription[] {
+  const micro = new MicroService(identity);
+  const endpoints = ENDPOINTS.map(([name, handler, failureBody]) => {
     const subject = `${ctx.config.subjectPrefix}.${name}`;
+    const stats = micro.addEndpoint(name, subject, ctx.config.queueGroup);
     return nc.subscribe(subject, {
       queue: ctx.config.queueGroup,
       callback: (err, msg) => {
@@ -30,11 +36,18 @@ export function startApi(nc: NatsConnection, ctx: ApiContext): Subscription[] {
           ctx.log.error({ err, subject }, 'subscription failed');
           return;
         }
-        handler(msg, ctx).catch((error: unknown) => {
-          ctx.log.error({ err: error, subject }, 'request failed');
-          if (msg.reply) replyBad(msg, failureBody, 500, `internal error: ${(error as Error).message}`);
-        });
+        const started = process.hrtime.bigint();
+        let error: string | undefined;
+        observeErrorReply(msg, (e) => (error = e));
+        handler(msg, ctx)
+          .catch((cause: unknown) => {
+            ctx.log.error({ err: cause, subject }, 'request failed');
+            if (msg.reply) replyBad(msg, failureBody, 500, `internal error: ${(cause as Error).message}`);
+          })
+          .finally(() => stats.record(process.hrtime.bigint() - started, error));
       },
     });
   });
+  const discovery = micro.listen(nc, (err, subject) => ctx.log.error({ err, subject }, 'discovery subscription failed'));
+  return [...endpoints, ...discovery];
 }
