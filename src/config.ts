@@ -97,20 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     return value;
   };
 
-  const natsServers = text('NATS_URL', 'nats://127.0.0.1:4222')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  for (const server of natsServers) {
-    if (/^[^/]*:\/\/[^/]*@/.test(server) || (!server.includes('://') && server.includes('@'))) {
-      // Never echo it: the part before "@" is a secret. The NATS client ignores URL credentials anyway.
-      errors.push('NATS_URL must not hold credentials (user:password@ or token@): use NATS_USER and NATS_PASSWORD(_FILE), or NATS_TOKEN(_FILE)');
-    } else if (!/^(nats|tls|ws|wss):\/\/[^\s/]+\/?$/.test(server) && !/^[^\s/:]+:\d+$/.test(server)) {
-      errors.push(`NATS_URL has an invalid server "${server}" (expected nats://host:port)`);
-    }
-  }
-  const natsAuth = natsAuthFrom(env, errors);
-  const natsTls = natsTlsFrom(env, natsServers, errors);
+  const { natsServers, natsAuth, natsTls } = natsSettingsFrom(env, errors);
 
   const mysql = parseMysqlUrl(text('MYSQL_URL', 'mysql://root@127.0.0.1:3306/test'), errors);
   const mysqlPassword = secret(env, 'MYSQL_PASSWORD', errors);
@@ -159,6 +146,41 @@ export function loadConfig(env: Env = process.env): Config {
   if (errors.length > 0) throw new ConfigError(errors.join('; '));
   if (env === process.env) forgetSecrets(env);
   return config;
+}
+
+export type NatsSettings = Pick<Config, 'natsServers' | 'natsAuth' | 'natsTls'>;
+
+/** What a NATS client of the service (the CLI) needs: the connection, the subjects, the bucket; no MySQL. */
+export interface ClientConfig extends NatsSettings {
+  subjectPrefix: string;
+  objectBucket: string;
+}
+
+export function loadClientConfig(env: Env = process.env): ClientConfig {
+  const errors: string[] = [];
+  const nats = natsSettingsFrom(env, errors);
+  const subjectPrefix = env.SUBJECT_PREFIX?.trim() || 'backup';
+  if (!SUBJECT_PREFIX.test(subjectPrefix)) errors.push(`SUBJECT_PREFIX must be a NATS subject without wildcards, got "${subjectPrefix}"`);
+  const objectBucket = env.OBJECT_BUCKET?.trim() || 'backups';
+  if (!NAME.test(objectBucket)) errors.push(`OBJECT_BUCKET must be a bucket name of letters, digits, "_" or "-", got "${objectBucket}"`);
+  if (errors.length > 0) throw new ConfigError(errors.join('; '));
+  return { ...nats, subjectPrefix, objectBucket };
+}
+
+function natsSettingsFrom(env: Env, errors: string[]): NatsSettings {
+  const natsServers = (env.NATS_URL?.trim() || 'nats://127.0.0.1:4222')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const server of natsServers) {
+    if (/^[^/]*:\/\/[^/]*@/.test(server) || (!server.includes('://') && server.includes('@'))) {
+      // Never echo it: the part before "@" is a secret. The NATS client ignores URL credentials anyway.
+      errors.push('NATS_URL must not hold credentials (user:password@ or token@): use NATS_USER and NATS_PASSWORD(_FILE), or NATS_TOKEN(_FILE)');
+    } else if (!/^(nats|tls|ws|wss):\/\/[^\s/]+\/?$/.test(server) && !/^[^\s/:]+:\d+$/.test(server)) {
+      errors.push(`NATS_URL has an invalid server "${server}" (expected nats://host:port)`);
+    }
+  }
+  return { natsServers, natsAuth: natsAuthFrom(env, errors), natsTls: natsTlsFrom(env, natsServers, errors) };
 }
 
 /** Variables whose values are secrets (the `_FILE` variants hold paths, and stay). */

@@ -1,13 +1,17 @@
 import type { Msg } from '@nats-io/transport-node';
+import { detailRequested, handleBackupDetail } from './backup-detail.js';
 import type { ApiContext } from './context.js';
 import { replyBad } from './reply.js';
 
 /**
  * `<prefix>.backups`: the catalog with details, oldest first: where each archive is stored
  * (`local`, `object` or `both`), its size, when it was made, its tables, its SHA-256, and a
- * `conflict` when the two copies differ.
+ * `conflict` when the two copies differ. A body `{"archive": "<name>"}` asks for one archive in
+ * detail instead (backup-detail.ts).
  */
 export async function handleBackups(msg: Msg, ctx: ApiContext): Promise<void> {
+  const detail = detailRequested(msg);
+  if (detail) return handleBackupDetail(msg, ctx, detail);
   let entries;
   try {
     entries = await ctx.catalog.details();

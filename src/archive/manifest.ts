@@ -1,4 +1,5 @@
 import type { SnapshotInfo } from '../mysql/dump.js';
+import { extractEntry } from './reader.js';
 
 export const MANIFEST_ENTRY = 'manifest.json';
 export const MANIFEST_FORMAT = 1;
@@ -35,4 +36,16 @@ export function buildManifest(
     createdAt: new Date().toISOString(),
     tables: Object.fromEntries(tables),
   };
+}
+
+/** The archive's manifest.json, extracted alone (a small entry in its own block); null when unreadable. */
+export async function readManifest(archivePath: string): Promise<Manifest | null> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of extractEntry(archivePath, MANIFEST_ENTRY)) chunks.push(chunk as Buffer);
+  try {
+    const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
+    return manifest && typeof manifest.tables === 'object' ? manifest : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import { inspectArchive, type Inspection } from '../archive/reader.js';
-import { MANIFEST_ENTRY } from '../archive/manifest.js';
+import { MANIFEST_ENTRY, readManifest, type Manifest } from '../archive/manifest.js';
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import { compareArchives, fileDigest, type BackupDir, type LocalArchive } from './local.js';
@@ -150,14 +150,20 @@ export class Catalog {
       const described = entry.object && this.objectTables.get(entry.object.sha256);
       return described?.ok ? described.tables : null;
     }
-    const key = localKey(entry.local);
-    let listing = this.localListings.get(entry.name);
-    if (!listing || this.localListings.keyOf(entry.name) !== key) {
-      listing = await inspectArchive(this.dir.pathOf(entry.name), { test: false });
-      this.localListings.set(entry.name, listing, key);
-    }
-    const tables = tablesOf(entry.name, listing);
+    const tables = tablesOf(entry.name, await this.listLocal(entry.local));
     return tables.ok ? tables.tables : null;
+  }
+
+  /**
+   * The archive's manifest (rows, bytes and SHA-256 per table), extracted from the local copy
+   * without a CRC test of the rest; null for archives without one (the original tool's), in
+   * conflict, or only in the bucket (that would mean fetching the whole object).
+   */
+  async manifestOf(entry: CatalogEntry): Promise<Manifest | null> {
+    if (!entry.local || entry.conflict) return null;
+    const listing = await this.listLocal(entry.local);
+    if (!listing.ok || !listing.entries.some((e) => e.name === MANIFEST_ENTRY)) return null;
+    return readManifest(this.dir.pathOf(entry.name));
   }
 
   /** A backup that just published `name` knows its digest: no need to read the file again. */
@@ -186,6 +192,15 @@ export class Catalog {
       entry.conflict = conflictOf(entry.name, `SHA-256 ${localSha}`, `SHA-256 ${entry.object.sha256}`);
       this.log.warn({ archive: entry.name, local: localSha, object: entry.object.sha256 }, 'the two copies of an archive differ');
     }
+  }
+
+  private async listLocal(local: LocalArchive): Promise<Inspection> {
+    const key = localKey(local);
+    const cached = this.localListings.get(local.name);
+    if (cached && this.localListings.keyOf(local.name) === key) return cached;
+    const listing = await inspectArchive(this.dir.pathOf(local.name), { test: false });
+    this.localListings.set(local.name, listing, key);
+    return listing;
   }
 
   private async inspectLocal(local: LocalArchive): Promise<Inspection> {

@@ -1,0 +1,16 @@
+import type { JobProgress, JobState } from '../jobs/state.js';
+
+export type { JobProgress, JobState };
+
+export function isFinished(state: JobState): boolean {
+  return state.status === 'done' || state.status === 'failed';
+}
+
+/** How far a job is, 0..1: by bytes when their total is known (restore), else by rows (the server's estimate), else by tables. */
+export function fractionDone(progress: JobProgress | undefined): number {
+  if (!progress) return 0;
+  const ratio = (done: number, total: number) => Math.min(1, done / total);
+  if (progress.bytesTotal > 0) return ratio(progress.bytesDone, progress.bytesTotal);
+  if (progress.rowsTotal > 0) return ratio(progress.rowsDone, progress.rowsTotal);
+  return progress.tablesTotal > 0 ? ratio(progress.tablesDone, progress.tablesTotal) : 0;
+}
