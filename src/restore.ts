@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, Writable } from 'node:stream';
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
-import { MANIFEST_ENTRY, type Manifest } from './archive/manifest.js';
+import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
 import type { RestoreJob } from './jobs/job.js';
 import { PermanentJobError } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
@@ -101,17 +101,6 @@ export async function restoreTables(
     throw err;
   } finally {
     await swap.close();
-  }
-}
-
-async function readManifest(archivePath: string): Promise<Manifest | null> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of extractEntry(archivePath, MANIFEST_ENTRY)) chunks.push(chunk as Buffer);
-  try {
-    const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
-    return manifest && typeof manifest.tables === 'object' ? manifest : null;
-  } catch {
-    return null;
   }
 }
 
