@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
 import { natsConnect } from './helpers/nats.js';
+import { startNatsServer } from './helpers/nats-server.js';
 import { retire, startService, type RunningService } from './helpers/service.js';
 
 // The real `nmtb` (bin/nmtb.js) as a child process, against the real service.
@@ -322,5 +323,37 @@ describe('nmtb against the running service', () => {
     expect(run.stdout).not.toMatch(/^backup [0-9a-f-]{36}: running/m);
     const path = field(run.stdout.replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, ''), 'archive');
     expect(existsSync(path)).toBe(true);
+  });
+});
+
+describe('nmtb with NATS authentication', () => {
+  it('connects with the service\'s own auth variables (NATS_USER + NATS_PASSWORD_FILE), and says why when refused', async () => {
+    const password = 'cli-pw-7f3a9c';
+    const server = await startNatsServer(`
+jetstream { store_dir: "\${DIR}/js" }
+authorization {
+  users = [
+    { user: svc, password: "${password}" }
+    { user: operator, password: "${password}" }
+  ]
+}`);
+    let authService: RunningService | undefined;
+    try {
+      authService = await startService({ NATS_URL: server.url, NATS_USER: 'svc', NATS_PASSWORD: password });
+      const passwordFile = join(workDir, 'nats-password');
+      writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+      const env = { SUBJECT_PREFIX: authService.prefix, OBJECT_BUCKET: authService.bucket };
+      const listed = await start(['list', '--json', '--server', server.url], { ...env, NATS_USER: 'operator', NATS_PASSWORD_FILE: passwordFile }).done;
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([]);
+
+      const refused = await start(['list', '--server', server.url], { ...env, NATS_USER: 'operator', NATS_PASSWORD: 'wrong' }).done;
+      expect(refused.code).toBe(3);
+      expect(refused.stderr).toMatch(/cannot connect to NATS at .*: .*(authorization|Authorization)/);
+      expect(refused.stderr).not.toContain('wrong');
+    } finally {
+      await authService?.stop();
+      await server.stop();
+    }
   });
 });
