@@ -25,6 +25,28 @@ export function checkTableName(raw: string): Checked<TableName> {
   return { ok: true, value: name as TableName };
 }
 
+export type DatabaseName = string & { readonly __brand: 'DatabaseName' };
+
+/** Schemas the server owns: a restore never writes into them. */
+const SYSTEM_DATABASES = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
+
+/**
+ * A database (schema) a restore may write into: a table name's rules, and neither a system schema
+ * nor one of the service's own scratch names (`_nmtb_…`).
+ */
+export function checkDatabaseName(raw: string): Checked<DatabaseName> {
+  const checked = checkTableName(raw);
+  if (!checked.ok) return { ok: false, reason: checked.reason.replace('table name', 'database name') };
+  if (SYSTEM_DATABASES.has(raw.toLowerCase())) return { ok: false, reason: `database ${JSON.stringify(raw)} is a system schema` };
+  if (isServiceName(raw)) return { ok: false, reason: `database name ${JSON.stringify(raw)} starts with _nmtb_, which the service keeps for its own work` };
+  return { ok: true, value: raw as DatabaseName };
+}
+
+/** The prefix of the service's scratch schemas and set-aside tables. */
+export function isServiceName(name: string): boolean {
+  return name.toLowerCase().startsWith('_nmtb_');
+}
+
 /** A plain file name inside BACKUP_DIR: never a path, never hidden, never `..`. */
 export function checkArchiveName(raw: string): Checked<ArchiveName> {
   const name = raw;

@@ -4,14 +4,14 @@ import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
 import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
 import type { RestoreJob } from './jobs/job.js';
-import { PermanentJobError } from './jobs/job.js';
+import { PermanentJobError, targetNameOf } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
 import type { Logger } from './log.js';
 import { connect, disconnect, type Connection } from './mysql/connection.js';
 import { statementKind } from './mysql/statement-kind.js';
 import { createStatementSplitter } from './mysql/statements.js';
 import { quoteIdentifier } from './mysql/sql.js';
-import { swapNames, TableSwap } from './mysql/swap.js';
+import { swapNames, TableSwap, type SwapTarget } from './mysql/swap.js';
 import { entryNameOf, type TableName } from './names.js';
 
 export interface RestoreSettings {
@@ -56,7 +56,7 @@ export async function restoreTables(
   progress.tablesTotal = job.tables.length;
   progress.bytesTotal = job.tables.reduce((sum, t) => sum + (inspection.entries.find((e) => e.name === entryNameOf(t))?.size ?? 0), 0);
 
-  const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables);
+  const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables, targetOf(job));
   try {
     await swap.prepare();
     const sessions = new Map<TableName, string[]>();
@@ -95,13 +95,22 @@ export async function restoreTables(
     if (failed) throw failed.reason;
     signal?.throwIfAborted();
     await swap.swap(job.tables.map((table) => sessions.get(table) ?? []));
-    log.info({ tables: job.tables }, 'tables swapped in');
+    for (const warning of swap.warnings) log.warn({ warning }, 'restored with a warning');
+    log.info({ tables: job.tables, database: swap.live, names: job.tables.map((t) => swap.nameOf(t)) }, 'tables swapped in');
   } catch (err) {
     await swap.abandon().catch((cleanupErr: unknown) => log.warn({ err: cleanupErr }, 'the scratch schema could not be removed; the next start removes it'));
     throw err;
   } finally {
     await swap.close();
   }
+}
+
+/** A `<p>.restoreinto` job's database and new names; a plain restore's are the service's own. */
+function targetOf(job: RestoreJob): SwapTarget {
+  return {
+    ...(job.database !== undefined && { database: job.database }),
+    ...(job.rename !== undefined && { names: new Map(job.tables.map((t) => [t, targetNameOf(job, t)])) }),
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Msg } from '@nats-io/transport-node';
-import { newRestoreJob } from '../jobs/job.js';
+import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
 import { ArchiveBeingPruned } from '../jobs/pins.js';
 import { entryNameOf } from '../names.js';
 import type { ApiContext } from './context.js';
@@ -12,11 +12,19 @@ export async function handleRestore(msg: Msg, ctx: ApiContext): Promise<void> {
   const parsed = parseRestoreRequest(requestParts(msg));
   if (!parsed.ok) return replyBad(msg, BAD, parsed.code, parsed.reason);
   const { archive, tables } = parsed.value;
+  await queueRestore(msg, ctx, newRestoreJob(archive, tables));
+}
+
+/**
+ * The archive must hold every table; it is pinned, the job queued, and the caller answered ok
+ * with the job's id. Shared by `restore` and `restoreinto`.
+ */
+export async function queueRestore(msg: Msg, ctx: ApiContext, job: RestoreJob): Promise<void> {
+  const { archive, tables } = job;
   const description = await ctx.catalog.describe(archive);
   if (!description.ok) return replyBad(msg, BAD, description.code, description.reason);
   const missing = tables.map(entryNameOf).filter((entry) => !description.tables.includes(entry));
   if (missing.length > 0) return replyBad(msg, BAD, 404, `archive ${archive} does not hold ${missing.join(', ')}`);
-  const job = newRestoreJob(archive, tables);
   // Pinned before it is queued, so retention never removes an archive a queued restore needs.
   try {
     await ctx.pins.pin(archive, job.id);
@@ -33,6 +41,6 @@ export async function handleRestore(msg: Msg, ctx: ApiContext): Promise<void> {
   } finally {
     if (!queued) await ctx.pins.unpin(archive, job.id).catch(() => undefined);
   }
-  ctx.log.info({ job: job.id, archive, tables }, 'restore queued');
+  ctx.log.info({ job: job.id, archive, tables, database: job.database, rename: job.rename }, 'restore queued');
   replyOk(msg, { status: 'ok' }, { 'Backup-Job-Id': job.id });
 }

@@ -7,6 +7,7 @@ import { handleMakeBackup } from './makebackup.js';
 import { MicroService, observeErrorReply, type MicroIdentity } from './micro.js';
 import { replyBad } from './reply.js';
 import { handleRestore } from './restore.js';
+import { handleRestoreInto } from './restoreinto.js';
 import { handleStatus } from './status.js';
 
 type Handler = (msg: Msg, ctx: ApiContext) => Promise<void>;
@@ -16,6 +17,7 @@ const ENDPOINTS: [string, Handler, Record<string, string>][] = [
   ['makebackup', handleMakeBackup, { status: 'bad', futurefilename: '' }],
   ['archive', handleArchive, { status: 'bad' }],
   ['restore', handleRestore, { status: 'bad' }],
+  ['restoreinto', handleRestoreInto, { status: 'bad' }],
   ['status', handleStatus, { status: 'bad' }],
   ['backups', handleBackups, { status: 'bad' }],
 ];

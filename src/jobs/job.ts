@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { checkArchiveName, checkTableName, type ArchiveName, type TableName } from '../names.js';
+import { checkArchiveName, checkDatabaseName, checkTableName, type ArchiveName, type DatabaseName, type TableName } from '../names.js';
 
 export interface BackupJob {
   kind: 'backup';
@@ -15,6 +15,10 @@ export interface RestoreJob {
   archive: ArchiveName;
   tables: TableName[];
   requestedAt: string;
+  /** `<p>.restoreinto`: the database to restore into (absent: the service's own). */
+  database?: DatabaseName;
+  /** `<p>.restoreinto`: archive table → the name it gets in the target database. */
+  rename?: Record<string, TableName>;
 }
 
 export type Job = BackupJob | RestoreJob;
@@ -23,8 +27,8 @@ export function newJobId(): string {
   return randomUUID();
 }
 
-export function newRestoreJob(archive: ArchiveName, tables: TableName[]): RestoreJob {
-  return { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString() };
+export function newRestoreJob(archive: ArchiveName, tables: TableName[], target: Pick<RestoreJob, 'database' | 'rename'> = {}): RestoreJob {
+  return { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString(), ...target };
 }
 
 export function encodeJob(job: Job): Uint8Array {
@@ -45,7 +49,37 @@ export function decodeJob(data: Uint8Array): Job {
     if (!checked.ok) throw new Error(`job table: ${checked.reason}`);
     return checked.value;
   });
-  return { kind, id: raw.id, archive: archive.value, tables, requestedAt: String(raw.requestedAt ?? '') };
+  return withTarget({ kind, id: raw.id, archive: archive.value, tables, requestedAt: String(raw.requestedAt ?? '') }, raw);
+}
+
+/** A restore job's target database and new names, checked as strictly as the request was. */
+function withTarget(job: Job, raw: Record<string, unknown>): Job {
+  if (raw.database === undefined && raw.rename === undefined) return job;
+  if (job.kind !== 'restore') throw new Error('only a restore job has a target database or new names');
+  const target: Pick<RestoreJob, 'database' | 'rename'> = {};
+  if (raw.database !== undefined) {
+    const database = checkDatabaseName(String(raw.database));
+    if (!database.ok) throw new Error(`job database: ${database.reason}`);
+    target.database = database.value;
+  }
+  if (raw.rename !== undefined) {
+    if (typeof raw.rename !== 'object' || raw.rename === null || Array.isArray(raw.rename)) throw new Error('job rename is not an object');
+    const rename = Object.create(null) as Record<string, TableName>;
+    const targets = new Set<string>();
+    for (const [from, to] of Object.entries(raw.rename)) {
+      const name = checkTableName(String(to));
+      if (!job.tables.includes(from as TableName) || !name.ok || targets.has(name.value)) throw new Error(`job rename of ${JSON.stringify(from)} is invalid`);
+      targets.add(name.value);
+      rename[from] = name.value;
+    }
+    target.rename = rename;
+  }
+  return { ...job, ...target };
+}
+
+/** The name a restored table gets: its new name, or its own. */
+export function targetNameOf(job: RestoreJob, table: TableName): TableName {
+  return job.rename && Object.hasOwn(job.rename, table) ? (job.rename[table] as TableName) : table;
 }
 
 /** A failure that retrying cannot mend (a table or archive gone): the job ends at once. */

@@ -1,4 +1,5 @@
 import type { KV } from '@nats-io/kv';
+import { targetNameOf, type RestoreJob } from './job.js';
 
 interface LockValue {
   job: string;
@@ -18,7 +19,7 @@ export class TableLocks {
   ) {}
 
   /** Waits until every table is locked for `jobId` (in a fixed order, so two jobs never deadlock). */
-  async acquire(jobId: string, tables: string[], signal: AbortSignal, onWait: (holder: string) => void): Promise<Lease> {
+  async acquire(jobId: string, tables: LockTarget[], signal: AbortSignal, onWait: (holder: string) => void): Promise<Lease> {
     const held: { key: string; revision: number }[] = [];
     try {
       for (const key of [...new Set(tables.map(lockKey))].sort()) {
@@ -85,9 +86,27 @@ export class Lease {
   }
 }
 
-/** KV keys allow only a few characters: table names go in as hex. */
-function lockKey(table: string): string {
-  return `lock.table.${Buffer.from(table, 'utf8').toString('hex')}`;
+/** A table a job writes: in the service's own database when `database` is absent. */
+export interface LockTarget {
+  database?: string;
+  table: string;
+}
+
+/**
+ * What a restore writes, so what it locks: its tables under their new names, in its target
+ * database; never the archive's names in the service's database when it restores elsewhere.
+ */
+export function lockTargetsOf(job: RestoreJob): LockTarget[] {
+  return job.tables.map((table) => ({ ...(job.database !== undefined && { database: job.database }), table: targetNameOf(job, table) }));
+}
+
+/**
+ * KV keys allow only a few characters: names go in as hex. A table of the service's own database
+ * keeps the key it always had, so instances of an earlier version still see its locks.
+ */
+function lockKey({ database, table }: LockTarget): string {
+  const hex = (name: string) => Buffer.from(name, 'utf8').toString('hex');
+  return database === undefined ? `lock.table.${hex(table)}` : `lock.table.${hex(database)}.${hex(table)}`;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -42,6 +42,9 @@ export interface JobState {
   result?: JobResult;
   /** Why the job failed (failed), or why its last attempt failed (queued again for a retry). */
   reason?: string;
+  /** A restore into another database or under other names (`<p>.restoreinto`). */
+  database?: string;
+  rename?: Record<string, string>;
 }
 
 export function queuedState(job: Job): JobState {
@@ -54,6 +57,8 @@ export function queuedState(job: Job): JobState {
     requestedAt: job.requestedAt,
     updatedAt: new Date().toISOString(),
     attempts: 0,
+    ...(job.kind === 'restore' && job.database !== undefined && { database: job.database }),
+    ...(job.kind === 'restore' && job.rename !== undefined && { rename: job.rename }),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../log.js';
 import { decodeJob, PermanentJobError, type Job } from './job.js';
-import { TableLocks, type Lease } from './locks.js';
+import { lockTargetsOf, TableLocks, type Lease } from './locks.js';
 import { Progress } from './progress.js';
 import { queuedState, type JobResult } from './state.js';
 import type { JobQueue } from './queue.js';
@@ -135,7 +135,7 @@ export class Worker {
       try {
         await publishProgress();
         if (job.kind === 'restore') {
-          lease = await this.locks.acquire(job.id, job.tables, abort.signal, (holder) =>
+          lease = await this.locks.acquire(job.id, lockTargetsOf(job), abort.signal, (holder) =>
             log.debug({ holder }, 'waiting for another job that writes the same tables'),
           );
         }

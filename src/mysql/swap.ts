@@ -12,12 +12,21 @@
  *
  * All of that after-swap work is written to a plan table in the scratch schema BEFORE the swap, so
  * a process that dies half-way is finished by the retried job or at the next start.
+ *
+ * A restore into another database or under another name (`<p>.restoreinto`) swaps into that
+ * database under those names: the service's own tables of the archive's names are never touched.
+ * Its triggers are created on the new table (ON clause rewritten), its foreign keys point into the
+ * target database (keys between tables restored together follow their new names), and a trigger or
+ * constraint name that another table of the target database already uses gets a fresh one.
  */
 import { createHash } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
+import { PermanentJobError } from '../jobs/job.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
+import { freshName, latin1Identifier, retargetTrigger } from './retarget.js';
+import { statementKind } from './statement-kind.js';
 import { quoteIdentifier as q } from './sql.js';
 
 const PLAN_TABLE = '_nmtb_plan';
@@ -113,7 +122,8 @@ function addForeignKeySql(key: ForeignKey, refSchema: string, refTable: string):
 
 /** One step of the after-swap plan. `session` groups statements that must share a connection. */
 export interface PlanStep {
-  kind: 'sql' | 'drop-fk' | 'add-fk' | 'session';
+  /** `database`: the schema the plan works in (plans written before it existed: the service's own). */
+  kind: 'sql' | 'drop-fk' | 'add-fk' | 'session' | 'database';
   /**
    * For drop-fk and add-fk: the table and constraint. A rerun after a crash must not drop a key
    * that was already added back, so a drop runs only when the add after it has not.
@@ -123,6 +133,16 @@ export interface PlanStep {
   statement: string;
 }
 
+/** Where a restore puts its tables: absent fields mean the service's own database and the archive's names. */
+export interface SwapTarget {
+  database?: string;
+  /** Archive table → its name in the target database. */
+  names?: ReadonlyMap<TableName, string>;
+}
+
+/** Something a swap did that the job's caller should hear of (a trigger body naming the old table). */
+export type SwapWarning = string;
+
 /**
  * Restores into `scratch`, swaps, finishes: the orchestration lives in restore.ts; this is the
  * part that talks DDL. One admin connection, foreign key checks off (the dumps load that way).
@@ -130,26 +150,39 @@ export interface PlanStep {
 export class TableSwap {
   /** Set once the RENAME went through: from then on the plan must be finished, never dropped. */
   swapped = false;
+  readonly warnings: SwapWarning[] = [];
 
   private constructor(
     private readonly admin: Connection,
     private readonly settings: MysqlSettings,
     readonly names: SwapNames,
     private readonly tables: TableName[],
+    private readonly target: SwapTarget,
   ) {}
 
-  static async open(settings: MysqlSettings, names: SwapNames, tables: TableName[]): Promise<TableSwap> {
+  static async open(settings: MysqlSettings, names: SwapNames, tables: TableName[], target: SwapTarget = {}): Promise<TableSwap> {
     const admin = await connect(settings);
     await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
-    return new TableSwap(admin, settings, names, tables);
+    return new TableSwap(admin, settings, names, tables, target);
   }
 
   async close(): Promise<void> {
     await disconnect(this.admin);
   }
 
+  /** The database the tables are swapped into. */
   get live(): string {
-    return this.settings.database;
+    return this.target.database ?? this.settings.database;
+  }
+
+  /** Restoring elsewhere than over the archive's own tables in the service's database. */
+  private get retargeted(): boolean {
+    return this.target.database !== undefined || (this.target.names?.size ?? 0) > 0;
+  }
+
+  /** The name a loaded table gets in the target database. */
+  nameOf(table: TableName): string {
+    return this.target.names?.get(table) ?? table;
   }
 
   /** Finishes or removes what an earlier attempt of the same job left, then makes a fresh scratch schema. */
@@ -191,40 +224,66 @@ export class TableSwap {
    */
   async swap(sessions: string[][]): Promise<void> {
     const { scratch } = this.names;
+    const live = this.live;
     const requested = new Set<string>(this.tables);
+    const newNames = new Set(this.tables.map((t) => this.nameOf(t)));
     const [liveRows] = await this.admin.query<RowDataPacket[]>(
       `SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'`,
-      [this.live],
+      [live],
     );
     const existing = new Set(liveRows.map((r) => String(r.name)));
-    const steps: PlanStep[] = [];
+    const steps: PlanStep[] = [{ kind: 'database', statement: live }];
+    const liveKeys = await foreignKeys(this.admin, live);
 
     // Other tables' keys that point to a replaced table will follow it aside: point them back.
-    for (const key of await foreignKeys(this.admin, this.live)) {
-      if (requested.has(key.table) || key.refSchema !== this.live || !requested.has(key.refTable)) continue;
+    for (const key of liveKeys) {
+      if (newNames.has(key.table) || key.refSchema !== live || !newNames.has(key.refTable)) continue;
       // Two statements: MariaDB refuses to drop and add one name in a single ALTER.
-      steps.push({ kind: 'drop-fk', target: { table: key.table, name: key.name }, statement: `ALTER TABLE ${q(this.live)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}` });
-      steps.push({ kind: 'add-fk', target: { table: key.table, name: key.name }, statement: `ALTER TABLE ${q(this.live)}.${q(key.table)} ADD ${addForeignKeySql(key, this.live, key.refTable)}` });
+      steps.push({ kind: 'drop-fk', target: { table: key.table, name: key.name }, statement: `ALTER TABLE ${q(live)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}` });
+      steps.push({ kind: 'add-fk', target: { table: key.table, name: key.name }, statement: `ALTER TABLE ${q(live)}.${q(key.table)} ADD ${addForeignKeySql(key, live, key.refTable)}` });
     }
     this.tables.forEach((table, index) => {
-      if (existing.has(table)) steps.push({ kind: 'sql', statement: `DROP TABLE IF EXISTS ${q(this.live)}.${q(this.names.oldName(index))}` });
+      if (existing.has(this.nameOf(table))) steps.push({ kind: 'sql', statement: `DROP TABLE IF EXISTS ${q(live)}.${q(this.names.oldName(index))}` });
     });
-    // The loaded tables' own keys come off now and go back on after the swap.
+    // The loaded tables' own keys come off now and go back on after the swap, under names no
+    // other table of the target database uses (the replaced tables' go with them).
+    const takenKeys = new Set(liveKeys.filter((key) => !newNames.has(key.table)).map((key) => key.name.toLowerCase()));
     const loadedKeys = (await foreignKeys(this.admin, scratch)).filter((key) => requested.has(key.table));
     for (const key of loadedKeys) {
-      const refSchema = key.refSchema === scratch ? this.live : key.refSchema;
-      steps.push({ kind: 'add-fk', target: { table: key.table, name: key.name }, statement: `ALTER TABLE ${q(this.live)}.${q(key.table)} ADD ${addForeignKeySql(key, refSchema, key.refTable)}` });
+      const table = key.table as TableName;
+      let refSchema = key.refSchema;
+      let refTable = key.refTable;
+      if (refSchema === scratch) {
+        refSchema = live;
+        if (requested.has(refTable)) refTable = this.nameOf(refTable as TableName);
+        else if (this.retargeted && !existing.has(refTable)) {
+          // Safer than a key to nothing or a table without its key: nothing has changed yet.
+          throw new PermanentJobError(
+            `${table} has foreign key ${key.name} to ${refTable}, which database ${live} does not have: restore ${refTable} with it, or create it first`,
+          );
+        }
+      }
+      const renamed = { ...key, name: freshName(key.name, table, this.nameOf(table), takenKeys) };
+      steps.push({ kind: 'add-fk', target: { table: this.nameOf(table), name: renamed.name }, statement: `ALTER TABLE ${q(live)}.${q(this.nameOf(table))} ADD ${addForeignKeySql(renamed, refSchema, refTable)}` });
     }
+    const takenTriggers = await this.triggerNamesOfOtherTables(newNames);
+    const renamedTriggers = new Map<string, string>();
     sessions.forEach((statements, session) => {
-      for (const statement of statements) steps.push({ kind: 'session', session, statement });
+      if (statements.length === 0) return;
+      const table = this.tables[session] as TableName;
+      steps.push({ kind: 'session', session, statement: `USE ${latin1Identifier(live)}` });
+      for (const statement of statements) {
+        steps.push({ kind: 'session', session, statement: statementKind(statement) === 'trigger' ? this.retargetTrigger(statement, table, takenTriggers, renamedTriggers) : statement });
+      }
     });
     await this.writePlan(steps);
     for (const key of loadedKeys) await this.admin.query(`ALTER TABLE ${q(scratch)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}`);
 
     const renames: string[] = [];
     this.tables.forEach((table, index) => {
-      if (existing.has(table)) renames.push(`${q(this.live)}.${q(table)} TO ${q(this.live)}.${q(this.names.oldName(index))}`);
-      renames.push(`${q(scratch)}.${q(table)} TO ${q(this.live)}.${q(table)}`);
+      const name = this.nameOf(table);
+      if (existing.has(name)) renames.push(`${q(live)}.${q(name)} TO ${q(live)}.${q(this.names.oldName(index))}`);
+      renames.push(`${q(scratch)}.${q(table)} TO ${q(live)}.${q(name)}`);
     });
     await this.admin.query(`RENAME TABLE ${renames.join(', ')}`);
     this.swapped = true;
@@ -232,14 +291,36 @@ export class TableSwap {
     await this.admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
     // Fresh statistics: a renamed-in table may otherwise report no rows to the optimizer (and to
     // the next backup's progress estimate) until the server gets round to sampling it.
-    await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(this.live)}.${q(t)}`).join(', ')}`).catch(() => undefined);
+    await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(live)}.${q(this.nameOf(t))}`).join(', ')}`).catch(() => undefined);
+  }
+
+  /** Trigger names of the target database's tables other than those being replaced (lower case). */
+  private async triggerNamesOfOtherTables(replaced: Set<string>): Promise<Set<string>> {
+    const [rows] = await this.admin.query<RowDataPacket[]>(
+      'SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tableName FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?',
+      [this.live],
+    );
+    return new Set(rows.filter((r) => !replaced.has(String(r.tableName))).map((r) => String(r.name).toLowerCase()));
+  }
+
+  /** A dump's trigger, for the table's new name in the target database (a plain restore's is left as dumped). */
+  private retargetTrigger(statement: string, table: TableName, taken: Set<string>, renamed: Map<string, string>): string {
+    const result = retargetTrigger(statement, table, this.nameOf(table), taken, renamed);
+    if (!result) {
+      if (this.retargeted) throw new PermanentJobError(`${table}.sql has a trigger whose header is not understood; it cannot be moved to ${this.nameOf(table)}`);
+      return statement;
+    }
+    if (result.bodyNamesOldTable) {
+      this.warnings.push(`trigger ${result.name} on ${this.live}.${this.nameOf(table)} names ${table} in its body, which is left as written (it means ${this.live}.${table})`);
+    }
+    return this.retargeted ? result.statement : statement;
   }
 
   private async writePlan(steps: PlanStep[]): Promise<void> {
     for (const step of steps) {
       await this.admin.query(
         `INSERT INTO ${q(this.names.scratch)}.${PLAN_TABLE} (kind, target_table, target_name, session, statement) VALUES (?, ?, ?, ?, ?)`,
-        [step.kind, step.target?.table ?? null, step.target?.name ?? null, step.session ?? null, Buffer.from(step.statement, 'latin1')],
+        [step.kind, step.target?.table ?? null, step.target?.name ?? null, step.session ?? null, Buffer.from(step.statement, step.kind === 'session' ? 'latin1' : 'utf8')],
       );
     }
   }
@@ -275,16 +356,20 @@ async function runPlan(admin: Connection, settings: MysqlSettings, scratch: stri
     `SELECT kind, target_table AS targetTable, target_name AS targetName, session, statement FROM ${q(scratch)}.${PLAN_TABLE} ORDER BY id`,
   );
   const sessions = new Map<number, string[]>();
+  let database = settings.database;
   for (const row of rows) {
-    const statement = (row.statement as Buffer).toString('latin1');
-    if (row.kind === 'session') {
+    // A dump's statements are its bytes (run over a raw-bytes connection); the service's own are UTF-8.
+    const statement = (row.statement as Buffer).toString(row.kind === 'session' ? 'latin1' : 'utf8');
+    if (row.kind === 'database') {
+      database = statement;
+    } else if (row.kind === 'session') {
       const list = sessions.get(Number(row.session)) ?? [];
       list.push(statement);
       sessions.set(Number(row.session), list);
     } else if (row.kind === 'add-fk' || row.kind === 'drop-fk') {
       const [present] = await admin.query<RowDataPacket[]>(
         'SELECT REFERENCED_TABLE_NAME AS refTable FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?',
-        [settings.database, String(row.targetTable), String(row.targetName)],
+        [database, String(row.targetTable), String(row.targetName)],
       );
       // A key to drop is one that still points at a table set aside by this restore.
       const pointsAside = present.some((p) => String(p.refTable).startsWith('_nmtb_o'));

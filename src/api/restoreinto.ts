@@ -1,0 +1,59 @@
+import type { Msg } from '@nats-io/transport-node';
+import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
+import { withConnection } from '../mysql/connection.js';
+import { checkTargetDatabase } from '../mysql/target-database.js';
+import type { ApiContext } from './context.js';
+import { replyBad, requestParts } from './reply.js';
+import { queueRestore } from './restore.js';
+import { parseRestoreIntoRequest, type RestoreIntoRequest } from './restoreinto-request.js';
+
+const BAD = { status: 'bad' };
+
+/**
+ * `<p>.restoreinto`: like `restore` (queued, atomic, the same replies), but into another database,
+ * under other names, or both. The service's own table of an archive table's name is never written.
+ */
+export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void> {
+  const parsed = parseRestoreIntoRequest(requestParts(msg));
+  if (!parsed.ok) return replyBad(msg, BAD, parsed.code, parsed.reason);
+  const target = targetOf(parsed.value, ctx.config.mysql.database);
+  if (!target.ok) return replyBad(msg, BAD, 400, target.reason);
+  const { database } = target.value;
+  if (database !== undefined) {
+    let check;
+    try {
+      check = await withConnection(ctx.config.mysql, (conn) => checkTargetDatabase(conn, database));
+    } catch (err) {
+      ctx.log.error({ err }, 'restoreinto: cannot reach MySQL');
+      return replyBad(msg, BAD, 503, `MySQL is unavailable: ${(err as Error).message}`);
+    }
+    if (!check.ok) return replyBad(msg, BAD, check.code, check.reason);
+  }
+  await queueRestore(msg, ctx, newRestoreJob(parsed.value.archive, parsed.value.tables, target.value));
+}
+
+/**
+ * The job's target. The service's own database named as `database` is the same as leaving it out
+ * (so one table has one lock key); there, every table must get a new name that is none of the
+ * requested tables' names, or a live table of an archive table's name would be replaced: that is
+ * a plain restore, refused here.
+ */
+function targetOf(request: RestoreIntoRequest, own: string): { ok: true; value: Pick<RestoreJob, 'database' | 'rename'> } | { ok: false; reason: string } {
+  const { database, rename, tables } = request;
+  if (database !== undefined && database !== own) return { ok: true, value: { database, ...(rename && { rename }) } };
+  const kept = tables.filter((table) => !rename || !Object.hasOwn(rename, table));
+  if (kept.length > 0) {
+    return {
+      ok: false,
+      reason:
+        `${kept.join(', ')} would replace the live table${kept.length > 1 ? 's' : ''} of the same name in ${own}, the service's own database: ` +
+        'give a new name in "rename" or another "database" (or use the restore subject to replace them)',
+    };
+  }
+  const names = rename ?? {};
+  const clash = tables.find((table) => tables.some((other) => other === names[table]));
+  if (clash !== undefined) {
+    return { ok: false, reason: `${clash} would be restored as ${names[clash]}, a table of this restore: in ${own} that replaces the live ${names[clash]}` };
+  }
+  return { ok: true, value: { rename: names } };
+}
