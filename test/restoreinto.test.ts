@@ -286,11 +286,15 @@ describe('restoreinto, the parts', () => {
   it('a job message with a bad target is refused', () => {
     const good = newRestoreJob('a.7z' as ArchiveName, ['o'] as TableName[], { database: 'staging' as DatabaseName, rename: { o: 'n' as TableName } });
     expect(decodeJob(encodeJob(good))).toEqual(good);
-    const bad = (patch: Record<string, unknown>) => () => decodeJob(new TextEncoder().encode(JSON.stringify({ ...good, ...patch })));
+    const wire = JSON.parse(new TextDecoder().decode(encodeJob(good))) as Record<string, unknown>;
+    const bad = (patch: Record<string, unknown>) => () => decodeJob(new TextEncoder().encode(JSON.stringify({ ...wire, ...patch })));
     expect(bad({ database: 'mysql' })).toThrow(/system schema/);
     expect(bad({ rename: { x: 'n' } })).toThrow(/rename/);
     expect(bad({ rename: 'n' })).toThrow(/rename/);
-    expect(bad({ kind: 'backup' })).toThrow(/only a restore job/);
+    expect(bad({ kind: 'backup' })).toThrow(/of kind restoreinto/);
+    expect(bad({ kind: 'restore' })).toThrow(/of kind restoreinto/);
+    // What an instance from before restoreinto sees: not a restore it would run over the live tables.
+    expect(wire).toMatchObject({ kind: 'restoreinto', database: 'staging' });
   });
 
   it('the schema grant that applies: an exact name, else the most specific pattern', () => {

@@ -31,15 +31,22 @@ export function newRestoreJob(archive: ArchiveName, tables: TableName[], target:
   return { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString(), ...target };
 }
 
+/**
+ * The wire kind of a restore with a target. Not `restore`: an instance from before restoreinto
+ * would ignore the target and restore over the live tables; this kind it drops as malformed.
+ */
+const RESTORE_INTO_KIND = 'restoreinto';
+
 export function encodeJob(job: Job): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(job));
+  const retargeted = job.kind === 'restore' && (job.database !== undefined || job.rename !== undefined);
+  return new TextEncoder().encode(JSON.stringify(retargeted ? { ...job, kind: RESTORE_INTO_KIND } : job));
 }
 
 /** Anyone allowed to publish on the jobs subject could write one: check it like a request. */
 export function decodeJob(data: Uint8Array): Job {
   const raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as Record<string, unknown>;
-  const kind = raw.kind;
-  if (kind !== 'backup' && kind !== 'restore') throw new Error('job has no valid kind');
+  if (raw.kind !== 'backup' && raw.kind !== 'restore' && raw.kind !== RESTORE_INTO_KIND) throw new Error('job has no valid kind');
+  const kind = raw.kind === 'backup' ? 'backup' : 'restore';
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(raw.id)) throw new Error('job has no valid id');
   const archive = checkArchiveName(String(raw.archive ?? ''));
   if (!archive.ok) throw new Error(`job archive: ${archive.reason}`);
@@ -54,8 +61,11 @@ export function decodeJob(data: Uint8Array): Job {
 
 /** A restore job's target database and new names, checked as strictly as the request was. */
 function withTarget(job: Job, raw: Record<string, unknown>): Job {
-  if (raw.database === undefined && raw.rename === undefined) return job;
-  if (job.kind !== 'restore') throw new Error('only a restore job has a target database or new names');
+  const retargeted = raw.kind === RESTORE_INTO_KIND;
+  if (retargeted !== (raw.database !== undefined || raw.rename !== undefined)) {
+    throw new Error(`a job with a target database or new names is of kind ${RESTORE_INTO_KIND}, and only such a job has them`);
+  }
+  if (!retargeted || job.kind !== 'restore') return job;
   const target: Pick<RestoreJob, 'database' | 'rename'> = {};
   if (raw.database !== undefined) {
     const database = checkDatabaseName(String(raw.database));
