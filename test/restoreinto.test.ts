@@ -262,6 +262,14 @@ describe('restoreinto', () => {
     expect(await sum(STAGING, CUSTOMERS)).toBe(archived[CUSTOMERS]);
     // Both copies of orders in staging still point at the (new) customers there.
     for (const table of [ORDERS, 'orders_2020']) expect(await createOf(STAGING, table)).toMatch(/REFERENCES `rinto_customers` \(`id`\)/);
+
+    // Orders' trigger names DEFINER root, which this user may not: refused before the swap.
+    const stagedOrders = await sum(STAGING, ORDERS);
+    const triggerRefused = await restoredInto({ tables: [ORDERS], database: STAGING }, limited);
+    expect(triggerRefused.status).toBe('failed');
+    expect(triggerRefused.reason).toMatch(/rinto_orders\.sql: the server refuses its triggers \(nothing was changed\): .*(SUPER|SET USER)/);
+    expect(await sum(STAGING, ORDERS)).toBe(stagedOrders);
+    expect(await triggersOf(STAGING, ORDERS)).toEqual(['rinto_orders_bi']);
     await sourceUntouched();
     expect(await leftovers()).toEqual([]);
   }, 60_000);

@@ -273,9 +273,10 @@ export class TableSwap {
       const table = this.tables[session] as TableName;
       steps.push({ kind: 'session', session, statement: `USE ${latin1Identifier(live)}` });
       for (const statement of statements) {
-        steps.push({ kind: 'session', session, statement: statementKind(statement) === 'trigger' ? this.retargetTrigger(statement, table, takenTriggers, renamedTriggers) : statement });
+        steps.push({ kind: 'session', session, statement: statementKind(statement) === 'trigger' ? this.triggerFor(statement, table, takenTriggers, renamedTriggers) : statement });
       }
     });
+    await this.tryTriggers(sessions);
     await this.writePlan(steps);
     for (const key of loadedKeys) await this.admin.query(`ALTER TABLE ${q(scratch)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}`);
 
@@ -294,6 +295,38 @@ export class TableSwap {
     await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(live)}.${q(this.nameOf(t))}`).join(', ')}`).catch(() => undefined);
   }
 
+  /**
+   * Creates each table's triggers on its loaded copy and drops them again, before anything is
+   * swapped: a trigger the server refuses (a DEFINER the service's user may not name, a body it
+   * does not accept) then fails the job with the live tables untouched, instead of after the swap.
+   */
+  private async tryTriggers(sessions: string[][]): Promise<void> {
+    const { scratch } = this.names;
+    for (const [session, statements] of sessions.entries()) {
+      if (!statements.some((statement) => statementKind(statement) === 'trigger')) continue;
+      const table = this.tables[session] as TableName;
+      const conn = await connect(this.settings, { rawBytes: true });
+      try {
+        await conn.query(`USE ${latin1Identifier(scratch)}`);
+        for (const statement of statements) {
+          // Only settings and triggers: anything else a dump runs after its first trigger runs once, after the swap.
+          const kind = statementKind(statement);
+          // Unqualified, so the trial lands on the loaded copy whatever schema the dump named.
+          const trial = kind === 'trigger' ? retargetTrigger(statement, table, table, new Set(), new Map())?.statement : kind === 'set' ? statement : undefined;
+          if (trial !== undefined) await conn.query(trial);
+        }
+      } catch (err) {
+        const e = err as { sqlState?: string; message: string };
+        const reason = `${table}.sql: the server refuses its triggers (nothing was changed): ${e.message.slice(0, 300)}`;
+        throw typeof e.sqlState === 'string' ? new PermanentJobError(reason, { cause: err }) : new Error(reason, { cause: err });
+      } finally {
+        await disconnect(conn);
+      }
+    }
+    const [rows] = await this.admin.query<RowDataPacket[]>('SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?', [scratch]);
+    for (const row of rows) await this.admin.query(`DROP TRIGGER ${q(scratch)}.${q(String(row.name))}`);
+  }
+
   /** Trigger names of the target database's tables other than those being replaced (lower case). */
   private async triggerNamesOfOtherTables(replaced: Set<string>): Promise<Set<string>> {
     const [rows] = await this.admin.query<RowDataPacket[]>(
@@ -304,7 +337,7 @@ export class TableSwap {
   }
 
   /** A dump's trigger, for the table's new name in the target database (a plain restore's is left as dumped). */
-  private retargetTrigger(statement: string, table: TableName, taken: Set<string>, renamed: Map<string, string>): string {
+  private triggerFor(statement: string, table: TableName, taken: Set<string>, renamed: Map<string, string>): string {
     const result = retargetTrigger(statement, table, this.nameOf(table), taken, renamed);
     if (!result) {
       if (this.retargeted) throw new PermanentJobError(`${table}.sql has a trigger whose header is not understood; it cannot be moved to ${this.nameOf(table)}`);
