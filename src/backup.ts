@@ -66,7 +66,7 @@ export async function makeBackup(
     try {
       const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL;
       summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamFirst, progress, log, (tables) =>
-        JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables), null, 2),
+        JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables, scheduledOf(job)), null, 2),
       );
     } finally {
       await snapshot.close();
@@ -90,6 +90,10 @@ export async function makeBackup(
     signal?.removeEventListener('abort', onAbort);
     await dir.removeJobFiles(job.id);
   }
+}
+
+function scheduledOf(job: BackupJob): { schedule?: string; slot?: string } {
+  return { ...(job.schedule !== undefined && { schedule: job.schedule }), ...(job.slot !== undefined && { slot: job.slot }) };
 }
 
 async function publishedEarlier(job: BackupJob, dir: BackupDir, log: Logger): Promise<BackupResult> {

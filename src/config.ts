@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { credsAuthenticator, nkeys } from '@nats-io/transport-node';
+import { schedulesFrom, type Schedule } from './schedules/config.js';
 
 /**
  * TLS to MySQL, with the meanings of the mysql client's `--ssl-mode`: `disabled` (plain TCP),
@@ -66,6 +67,8 @@ export interface Config {
   keepLast: number | null;
   /** Retention: remove archives older than this (null: off). */
   maxAgeMs: number | null;
+  /** BACKUP_SCHEDULES / BACKUP_SCHEDULES_FILE (src/schedules/). */
+  schedules: Schedule[];
 }
 
 export class ConfigError extends Error {}
@@ -142,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobStateTtlMs: integer('JOB_STATE_TTL_SECONDS', 7 * 24 * 3600, 60, 10 * 365 * 24 * 3600) * 1000,
     keepLast,
     maxAgeMs: maxAgeMs || null,
+    schedules: schedulesFrom(env, errors),
   };
   if (errors.length > 0) throw new ConfigError(errors.join('; '));
   if (env === process.env) forgetSecrets(env);

@@ -87,6 +87,8 @@ function metadataOf(job: BackupJob, backup: BackupResult, config: Config): Archi
     database: config.mysql.database,
     job: job.id,
     instance: hostname(),
+    ...(job.schedule !== undefined && { schedule: job.schedule }),
+    ...(job.slot !== undefined && { slot: job.slot }),
   };
 }
 

@@ -28,6 +28,8 @@ export async function handleBackups(msg: Msg, ctx: ApiContext): Promise<void> {
       tables: await ctx.catalog.tablesListed(entry),
       sha256: entry.object?.sha256 ?? null,
       ...(entry.object && { bucket: entry.object.bucket, digest: entry.object.digest }),
+      // Scheduled archives are named by the service's object metadata (a local-only copy says nothing).
+      ...(entry.object?.metadata.schedule && !entry.conflict && { schedule: entry.object.metadata.schedule, slot: entry.object.metadata.slot ?? null }),
       ...(entry.conflict && { conflict: entry.conflict }),
     })),
   );

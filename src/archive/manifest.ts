@@ -19,12 +19,16 @@ export interface Manifest {
   binlog: SnapshotInfo['binlog'];
   createdAt: string;
   tables: Record<string, TableSummary & { entry: string }>;
+  /** A scheduled backup: the schedule's name and the slot's time (ISO 8601, UTC). */
+  schedule?: string;
+  slot?: string;
 }
 
 export function buildManifest(
   database: string,
   snapshot: SnapshotInfo,
   tables: Map<string, TableSummary & { entry: string }>,
+  scheduled: Pick<Manifest, 'schedule' | 'slot'> = {},
 ): Manifest {
   return {
     format: MANIFEST_FORMAT,
@@ -35,6 +39,7 @@ export function buildManifest(
     binlog: snapshot.binlog,
     createdAt: new Date().toISOString(),
     tables: Object.fromEntries(tables),
+    ...scheduled,
   };
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { checkArchiveName, checkDatabaseName, checkTableName, type ArchiveName, type DatabaseName, type TableName } from '../names.js';
+import { SCHEDULE_NAME } from '../schedules/config.js';
 
 export interface BackupJob {
   kind: 'backup';
@@ -7,6 +8,9 @@ export interface BackupJob {
   archive: ArchiveName;
   tables: TableName[];
   requestedAt: string;
+  /** Made for a slot of this schedule (src/schedules/), at `slot` (ISO 8601, UTC). */
+  schedule?: string;
+  slot?: string;
 }
 
 export interface RestoreJob {
@@ -56,7 +60,7 @@ export function decodeJob(data: Uint8Array): Job {
     if (!checked.ok) throw new Error(`job table: ${checked.reason}`);
     return checked.value;
   });
-  return withTarget({ kind, id: raw.id, archive: archive.value, tables, requestedAt: String(raw.requestedAt ?? '') }, raw);
+  return withTarget(withSchedule({ kind, id: raw.id, archive: archive.value, tables, requestedAt: String(raw.requestedAt ?? '') }, raw), raw);
 }
 
 /** A restore job's target database and new names, checked as strictly as the request was. */
@@ -90,6 +94,13 @@ function withTarget(job: Job, raw: Record<string, unknown>): Job {
 /** The name a restored table gets: its new name, or its own. */
 export function targetNameOf(job: RestoreJob, table: TableName): TableName {
   return job.rename && Object.hasOwn(job.rename, table) ? (job.rename[table] as TableName) : table;
+}
+
+/** A backup job's schedule and slot, kept only when they look like what the scheduler writes. */
+function withSchedule(job: Job, raw: Record<string, unknown>): Job {
+  if (job.kind !== 'backup' || typeof raw.schedule !== 'string' || !SCHEDULE_NAME.test(raw.schedule)) return job;
+  const slot = typeof raw.slot === 'string' && !Number.isNaN(Date.parse(raw.slot)) ? { slot: new Date(raw.slot).toISOString() } : {};
+  return { ...job, schedule: raw.schedule, ...slot };
 }
 
 /** A failure that retrying cannot mend (a table or archive gone): the job ends at once. */

@@ -15,6 +15,12 @@ export interface QueueSettings {
   maxDeliver: number;
 }
 
+export interface ScheduledBackup {
+  id: string;
+  schedule: string;
+  slot: Date;
+}
+
 /** At most this many backups may be requested in one second before names run out. */
 const MAX_SEQUENCE = 1000;
 
@@ -45,21 +51,42 @@ export class JobQueue {
   /**
    * Queues a backup under a name no other backup has: the name is the message id, so JetStream's
    * duplicate detection refuses a second job with the same name from any instance, and a file of
-   * that name already in `isTaken` moves on to the next sequence number.
+   * that name already in `isTaken` moves on to the next sequence number. A scheduled backup comes
+   * with its job id (one per slot) and is named by its slot's time.
    */
-  async enqueueBackup(tables: TableName[], isTaken: (name: ArchiveName) => Promise<boolean>, now = new Date()): Promise<BackupJob> {
+  async enqueueBackup(tables: TableName[], isTaken: (name: ArchiveName) => Promise<boolean>, now = new Date(), scheduled?: ScheduledBackup): Promise<BackupJob> {
     for (let sequence = 1; sequence <= MAX_SEQUENCE; sequence++) {
-      const archive = archiveNameFor(now, sequence);
+      const archive = archiveNameFor(scheduled?.slot ?? now, sequence);
       if (await isTaken(archive)) continue;
-      const job: BackupJob = { kind: 'backup', id: newJobId(), archive, tables, requestedAt: now.toISOString() };
+      const job: BackupJob = {
+        kind: 'backup',
+        id: scheduled?.id ?? newJobId(),
+        archive,
+        tables,
+        requestedAt: now.toISOString(),
+        ...(scheduled && { schedule: scheduled.schedule, slot: scheduled.slot.toISOString() }),
+      };
       // The state first: a worker that takes the job at once must find it, not overwrite it later.
       await this.states.record(queuedState(job));
       // A retried publish is safe: the message id makes a second copy a duplicate.
-      const ack = await retryTransient(() => this.js.publish(`${this.subject}.backup`, encodeJob(job), { msgID: `archive:${archive}` }));
+      const ack = await this.publishBackup(job);
       if (!ack.duplicate || (await this.isOwnMessage(ack.seq, job.id))) return job;
       await this.states.remove(job.id);
     }
     throw new Error('too many backups requested in one second');
+  }
+
+  /**
+   * Publishes a backup job whose queued state is recorded already, once more (the scheduler, when
+   * the instance that queued it may have died before publishing): a copy still in the duplicate
+   * window makes this one a duplicate. True when this publish added the job.
+   */
+  async republishBackup(job: BackupJob): Promise<boolean> {
+    return !(await this.publishBackup(job)).duplicate;
+  }
+
+  private publishBackup(job: BackupJob) {
+    return retryTransient(() => this.js.publish(`${this.subject}.backup`, encodeJob(job), { msgID: `archive:${job.archive}` }));
   }
 
   async enqueueRestore(job: RestoreJob): Promise<RestoreJob> {

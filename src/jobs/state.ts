@@ -42,6 +42,9 @@ export interface JobState {
   result?: JobResult;
   /** Why the job failed (failed), or why its last attempt failed (queued again for a retry). */
   reason?: string;
+  /** A scheduled backup: its schedule and slot (ISO 8601, UTC). */
+  schedule?: string;
+  slot?: string;
   /** A restore into another database or under other names (`<p>.restoreinto`). */
   database?: string;
   rename?: Record<string, string>;
@@ -57,6 +60,7 @@ export function queuedState(job: Job): JobState {
     requestedAt: job.requestedAt,
     updatedAt: new Date().toISOString(),
     attempts: 0,
+    ...(job.kind === 'backup' && job.schedule !== undefined && { schedule: job.schedule, slot: job.slot }),
     ...(job.kind === 'restore' && job.database !== undefined && { database: job.database }),
     ...(job.kind === 'restore' && job.rename !== undefined && { rename: job.rename }),
   };

@@ -22,6 +22,9 @@ export interface ArchiveMetadata {
   job: string;
   /** The host name of the service instance that made it. */
   instance: string;
+  /** A scheduled backup: the schedule's name and the slot's time (ISO 8601, UTC). */
+  schedule?: string;
+  slot?: string;
 }
 
 export interface StoredArchive {
