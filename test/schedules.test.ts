@@ -317,6 +317,8 @@ describe('a slot whose table is missing', () => {
 
     const listed = (await listing(service)).find((x) => x.name === archive);
     expect(listed).toMatchObject({ stored: 'both', schedule: 'late', slot: nextLine.slot });
+    const detail = await request(nc, `${service.prefix}.backups`, JSON.stringify({ archive }));
+    expect(JSON.parse(detail.body)).toMatchObject({ status: 'ok', archive: { name: archive, schedule: 'late', slot: nextLine.slot } });
     const chunks: Buffer[] = [];
     for await (const chunk of extractEntry(join(service.backupDir, archive), 'manifest.json')) chunks.push(chunk as Buffer);
     expect(JSON.parse(Buffer.concat(chunks).toString('utf8'))).toMatchObject({ schedule: 'late', slot: nextLine.slot });

@@ -52,6 +52,8 @@ export async function handleBackupDetail(msg: Msg, ctx: ApiContext, wanted: { ar
     const summary = byEntry.get(name);
     return { entry: name, table: summary?.table ?? name.replace(/\.sql$/, ''), rows: summary?.rows ?? null, bytes: summary?.bytes ?? null, sha256: summary?.sha256 ?? null };
   });
+  // A scheduled archive: named by the object's metadata, or by the local copy's manifest.
+  const schedule = entry.object?.metadata.schedule ?? manifest?.schedule;
   const archive = {
     name: entry.name,
     stored: entry.stored,
@@ -62,6 +64,7 @@ export async function handleBackupDetail(msg: Msg, ctx: ApiContext, wanted: { ar
     ...(entry.object && { bucket: entry.object.bucket, digest: entry.object.digest }),
     database: manifest?.database ?? entry.object?.metadata.database ?? null,
     snapshotTime: manifest?.snapshotTime ?? null,
+    ...(schedule && { schedule, slot: entry.object?.metadata.slot ?? manifest?.slot ?? null }),
     tables,
     ...(manifestProblem && { manifest: manifestProblem }),
     ...(entry.conflict && { conflict: entry.conflict }),
