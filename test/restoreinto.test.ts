@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRestoreIntoRequest } from '../src/api/restoreinto-request.js';
 import { decodeJob, encodeJob, newRestoreJob, type RestoreJob } from '../src/jobs/job.js';
@@ -327,6 +328,33 @@ describe('restoreinto, the parts', () => {
     const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
     const unicode = retargetTrigger(latin1('CREATE TRIGGER `tü` BEFORE DELETE ON `bestellungen` FOR EACH ROW SET @x = 1'), 'bestellungen', 'bestellungen_alt', new Set(['tü']), new Map());
     expect(Buffer.from(unicode!.statement, 'latin1').toString('utf8')).toBe('CREATE TRIGGER `bestellungen_alt_tü` BEFORE DELETE ON `bestellungen_alt` FOR EACH ROW SET @x = 1');
+  });
+
+  it('any body: a 400 with a reason, or a request whose new names are distinct and never _nmtb_', () => {
+    const name = fc.oneof(fc.constantFrom('o', 'c', 'o.sql', '_nmtb_x', 'mysql', '', ' ', 'a/b', '__proto__', 'constructor'), fc.string({ maxLength: 8 }));
+    const body = fc.oneof(
+      fc.json(),
+      fc.record(
+        {
+          archive: fc.oneof(fc.constant('a.7z'), fc.string({ maxLength: 8 })),
+          tables: fc.oneof(fc.array(name, { maxLength: 4 }), fc.anything()),
+          database: fc.oneof(name, fc.anything()),
+          rename: fc.oneof(fc.dictionary(name, name, { maxKeys: 4 }), fc.anything()),
+        },
+        { requiredKeys: [] },
+      ).map((v) => JSON.stringify(v)),
+    );
+    fc.assert(
+      fc.property(body, (text) => {
+        const parsed = parseRestoreIntoRequest(parts(text));
+        if (!parsed.ok) return parsed.code === 400 && parsed.reason.length > 0;
+        const { tables, rename, database } = parsed.value;
+        const targets = tables.map((t) => (rename && Object.hasOwn(rename, t) ? rename[t]! : t));
+        return tables.length > 0 && new Set(targets).size === targets.length && (database !== undefined || rename !== undefined) &&
+          !Object.values(rename ?? {}).some((t) => t.startsWith('_nmtb_'));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('fresh names stay within 64 characters and never repeat', () => {
