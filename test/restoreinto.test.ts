@@ -8,7 +8,8 @@ import { decodeJob, encodeJob, newRestoreJob, type RestoreJob } from '../src/job
 import { lockTargetsOf } from '../src/jobs/locks.js';
 import { applicableGrant } from '../src/mysql/target-database.js';
 import { freshName, retargetTrigger } from '../src/mysql/retarget.js';
-import { deploymentTag } from '../src/mysql/swap.js';
+import { connect, disconnect } from '../src/mysql/connection.js';
+import { deploymentTag, recoverScratch } from '../src/mysql/swap.js';
 import type { ArchiveName, DatabaseName, TableName } from '../src/names.js';
 import { dbConnect, ident, numbers, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob, type JobStateReply, type Reply } from './helpers/nats.js';
@@ -232,6 +233,35 @@ describe('restoreinto', () => {
     expect(headersForm.headers['Nats-Service-Error-Code']).toBe('400');
     expect(await tablesOf(STAGING)).toEqual(before);
     await sourceUntouched();
+  });
+
+  it('a restore that died after its swap is finished in the target database, not the service\'s own', async () => {
+    // What a process killed right after the RENAME leaves: a scratch schema holding only the plan.
+    const scratch = `_nmtb_r${deploymentTag(`rinto-recovery-${TAG}`)}_${'0'.repeat(32)}`;
+    await db.query(`CREATE DATABASE ${scratch}`);
+    await db.query(`CREATE TABLE ${scratch}._nmtb_plan (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(16) NOT NULL,
+      target_table VARCHAR(64) NULL, target_name VARCHAR(64) NULL, session INT NULL, statement LONGBLOB NOT NULL)`);
+    await db.query(`CREATE TABLE ${STAGING}.rinto_recovered (id INT PRIMARY KEY, order_id INT NOT NULL, KEY (order_id))`);
+    const steps: [string, string | null, string | null, number | null, string][] = [
+      ['database', null, null, null, STAGING],
+      ['add-fk', 'rinto_recovered', 'rinto_recovered_order', null, `ALTER TABLE ${STAGING}.rinto_recovered ADD CONSTRAINT rinto_recovered_order FOREIGN KEY (order_id) REFERENCES ${STAGING}.${ORDERS} (id)`],
+      ['session', null, null, 0, `USE ${STAGING}`],
+      ['session', null, null, 0, 'CREATE TRIGGER rinto_recovered_bi BEFORE INSERT ON rinto_recovered FOR EACH ROW SET NEW.id = NEW.id + 1'],
+    ];
+    for (const step of steps) await db.query(`INSERT INTO ${scratch}._nmtb_plan (kind, target_table, target_name, session, statement) VALUES (?, ?, ?, ?, ?)`, step);
+    const settings = { host: '127.0.0.1', port: 3306, user: 'root', password: undefined, database: 'test' };
+    const admin = await connect(settings);
+    try {
+      // The plan runs against the target database, then the scratch schema is gone for good.
+      expect(await recoverScratch(admin, settings, scratch)).toBe('finished');
+      expect(await recoverScratch(admin, settings, scratch)).toBe('none');
+    } finally {
+      await disconnect(admin);
+    }
+    expect(await createOf(STAGING, 'rinto_recovered')).toMatch(/CONSTRAINT `rinto_recovered_order` FOREIGN KEY \(`order_id`\) REFERENCES `rinto_orders`/);
+    expect(await triggersOf(STAGING, 'rinto_recovered')).toEqual(['rinto_recovered_bi']);
+    expect(await tablesOf(scratch)).toEqual([]);
+    await db.query(`DROP TABLE ${STAGING}.rinto_recovered`);
   });
 
   it('403 when the service\'s MySQL user may not write the target database, and works once granted', async () => {
