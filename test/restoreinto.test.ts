@@ -21,6 +21,7 @@ const ITEMS = 'rinto_items';
 const TAG = randomBytes(3).toString('hex');
 const STAGING = `rinto_staging_${TAG}`;
 const EMPTY = `rinto_empty_${TAG}`;
+const UNICODE = `rinto_ünicode_${TAG}`;
 const USER = `rinto_u_${TAG}`;
 const USER_PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
 const USER_HOSTS = ['127.0.0.1', 'localhost'];
@@ -76,6 +77,7 @@ async function dropAll(): Promise<void> {
   await db.query(`DROP TABLE IF EXISTS ${ITEMS}, ${ORDERS}, ${CUSTOMERS}, rinto_orders_old, rinto_customers_old`);
   await db.query(`DROP DATABASE IF EXISTS ${STAGING}`);
   await db.query(`DROP DATABASE IF EXISTS ${EMPTY}`);
+  await db.query(`DROP DATABASE IF EXISTS ${ident(UNICODE)}`);
   for (const host of USER_HOSTS) await db.query(`DROP USER IF EXISTS '${USER}'@'${host}'`);
   await db.query('SET FOREIGN_KEY_CHECKS = 1');
 }
@@ -95,6 +97,7 @@ beforeAll(async () => {
   await db.query(`INSERT INTO ${ITEMS} SELECT seq, 1 + seq % 3000 FROM ${numbers(5000)}`);
   await db.query(`CREATE DATABASE ${STAGING}`);
   await db.query(`CREATE DATABASE ${EMPTY}`);
+  await db.query(`CREATE DATABASE ${ident(UNICODE)}`);
 
   service = await startService({ JOB_MAX_DELIVER: '1' });
   const reply = await request(nc, `${service.prefix}.makebackup`, `makebackup=${ORDERS},${CUSTOMERS}`);
@@ -179,6 +182,18 @@ describe('restoreinto', () => {
     expect(await triggersOf(STAGING, 'orders_2020')).toEqual(['orders_2020_bi']);
     expect(await sum(STAGING, ORDERS)).toBe(archived[ORDERS]);
     expect(await triggersOf(STAGING, ORDERS)).toEqual(['rinto_orders_bi']);
+    await sourceUntouched();
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('names outside ASCII: the database, the new names, the trigger and the key', async () => {
+    const state = await restoredInto({ tables: [ORDERS, CUSTOMERS], database: UNICODE, rename: { [ORDERS]: 'bestellungen_ü', [CUSTOMERS]: 'kunden_ü' } });
+    expect(state.status, state.reason).toBe('done');
+    expect(await sum(UNICODE, 'bestellungen_ü')).toBe(archived[ORDERS]);
+    expect(await triggersOf(UNICODE, 'bestellungen_ü')).toEqual(['rinto_orders_bi']);
+    expect(await createOf(UNICODE, 'bestellungen_ü')).toMatch(/REFERENCES `kunden_ü` \(`id`\)/);
+    await db.query(`INSERT INTO ${ident(UNICODE)}.${ident('bestellungen_ü')} VALUES (100000, 1, 'ünicode')`);
+    expect((await db.query<RowDataPacket[]>(`SELECT note FROM ${ident(UNICODE)}.${ident('bestellungen_ü')} WHERE id = 100000`))[0][0]?.note).toBe('ÜNICODE');
     await sourceUntouched();
     expect(await leftovers()).toEqual([]);
   });
