@@ -8,7 +8,7 @@ import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractEntry } from '../src/archive/reader.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { schedulesFrom } from '../src/schedules/config.js';
+import { cronOf, schedulesFrom } from '../src/schedules/config.js';
 import { slotJobId, type SlotClaim } from '../src/schedules/slots.js';
 import { dbConnect, numbers, type Db } from './helpers/db.js';
 import { deleteStream, natsConnect, request, waitForJob } from './helpers/nats.js';
@@ -110,6 +110,13 @@ describe('schedule configuration', () => {
       { name: 'often', cron: '*/5 * * * * *', tables: ['a', 'b'], timezone: 'Europe/Berlin', catchUp: true },
     ]);
     expect(schedulesFrom({}, errors)).toEqual([]);
+  });
+
+  it('reads slot times in the schedule\'s time zone (croner), across a DST change', () => {
+    const berlin = cronOf({ cron: '0 3 * * *', timezone: 'Europe/Berlin' });
+    expect(berlin.nextRun(new Date('2026-03-27T12:00:00Z'))?.toISOString()).toBe('2026-03-28T02:00:00.000Z');
+    expect(berlin.nextRun(new Date('2026-03-28T12:00:00Z'))?.toISOString()).toBe('2026-03-29T01:00:00.000Z');
+    expect(cronOf({ cron: '*/5 * * * * *' }).nextRun(new Date('2026-01-01T00:00:05.000Z'))?.toISOString()).toBe('2026-01-01T00:00:10.000Z');
   });
 
   it('refuses a bad cron, naming the schedule', () => {
