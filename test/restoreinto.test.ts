@@ -345,6 +345,7 @@ describe('restoreinto, the parts', () => {
     expect(bad({ database: 'mysql' })).toThrow(/system schema/);
     expect(bad({ rename: { x: 'n' } })).toThrow(/rename/);
     expect(bad({ rename: 'n' })).toThrow(/rename/);
+    expect(bad({ tables: ['o', 'n'] })).toThrow(/two tables one name/);
     expect(bad({ kind: 'backup' })).toThrow(/of kind restoreinto/);
     expect(bad({ kind: 'restore' })).toThrow(/of kind restoreinto/);
     // What an instance from before restoreinto sees: not a restore it would run over the live tables.

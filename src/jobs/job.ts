@@ -86,6 +86,7 @@ function withTarget(job: Job, raw: Record<string, unknown>): Job {
       targets.add(name.value);
       rename[from] = name.value;
     }
+    if (job.tables.some((t) => !Object.hasOwn(rename, t) && targets.has(t))) throw new Error('job rename gives two tables one name');
     target.rename = rename;
   }
   return { ...job, ...target };
