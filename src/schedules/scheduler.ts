@@ -50,13 +50,16 @@ export class Scheduler {
   /** Catches up where asked, then arms every schedule for its slots after `now`. */
   async start(now = new Date()): Promise<void> {
     if (this.schedules.length === 0) return;
+    const next: Record<string, string | null> = {};
     for (const schedule of this.schedules) {
       const cron = cronOf(schedule);
       if (schedule.catchUp) await this.track(this.catchUp(schedule, cron, now), schedule, now);
       // From 1 ms before now, so a slot at exactly this instant is fired rather than skipped.
-      this.arm(schedule, cron, new Date(now.getTime() - 1));
+      const after = new Date(now.getTime() - 1);
+      next[schedule.name] = cron.nextRun(after)?.toISOString() ?? null;
+      this.arm(schedule, cron, after);
     }
-    this.deps.log.info({ schedules: this.schedules.map((s) => s.name), from: now.toISOString(), instance: this.instance }, 'schedules started');
+    this.deps.log.info({ schedules: this.schedules.map((s) => s.name), next, from: now.toISOString(), instance: this.instance }, 'schedules started');
   }
 
   async stop(): Promise<void> {
