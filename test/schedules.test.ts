@@ -361,4 +361,25 @@ describe('catchUp', () => {
     expect(missed('catch', lastCatch)).toEqual([latest]);
     expect(missed('plain', lastPlain)).toEqual([]);
   }, 60_000);
+
+  it('does not make again a slot made longer ago than the duplicate window', async () => {
+    // A daily slot 3 minutes ago (past the job stream's 2-minute window), made by an instance that
+    // is gone, which remembered the day before's slot as the last: as if restarted much later.
+    const slot = new Date(Math.floor(Date.now() / 1000) * 1000 - 3 * 60_000);
+    const cron = `${slot.getUTCSeconds()} ${slot.getUTCMinutes()} ${slot.getUTCHours()} * * *`;
+    const env = deployment([{ name: 'daily', cron, tables: ['sched_orders'], catchUp: true }]);
+    const probe = await start({ ...env, BACKUP_SCHEDULES: '[]' }); // creates the job-state bucket
+    await probe.stop();
+    const kv = await new Kvm(nc).open(env.JOB_STATE_BUCKET!);
+    const key = `sched.${env.SUBJECT_PREFIX}.daily.${slot.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}`;
+    await kv.create(key, JSON.stringify({ status: 'queued', by: 'gone', at: slot.getTime(), job: 'made-earlier', archive: 'x.7z' } satisfies SlotClaim));
+    await kv.put(`sched.${env.SUBJECT_PREFIX}.daily.last`, new Date(slot.getTime() - 86_400_000).toISOString());
+
+    const service = await start(env);
+    expect(service.logs.find((l) => l.msg === 'catchUp: making the latest missed slot')).toMatchObject({ schedule: 'daily', slot: slot.toISOString() });
+    const line = await service.waitForLog((l) => l.msg === 'schedule slot already taken by another instance', 5_000);
+    expect(line).toMatchObject({ schedule: 'daily', slot: slot.toISOString(), by: 'gone', status: 'queued' });
+    expect(service.logs.some((l) => l.msg === 'schedule slot queued')).toBe(false);
+    expect(await listing(service)).toEqual([]);
+  }, 30_000);
 });
