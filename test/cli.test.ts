@@ -18,6 +18,7 @@ const BIN = join(ROOT, 'bin/nmtb.js');
 const ORDERS = 'cli_orders';
 const BIG = 'cli_big';
 const DOOMED = 'cli_doomed';
+const INTO_DB = 'cli_into';
 
 let nc: NatsConnection;
 let db: Db;
@@ -106,6 +107,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await retire(nc, service);
   await db?.query(`DROP TABLE IF EXISTS ${ORDERS}, ${BIG}, ${DOOMED}`);
+  await db?.query(`DROP DATABASE IF EXISTS ${INTO_DB}`);
   await db?.end();
   await nc?.close();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -197,6 +199,18 @@ describe('nmtb against the running service', () => {
     expect(missing.stderr).toContain('archive no-such-archive.7z not found (404)');
   });
 
+  it('show of an archive only the bucket holds lists its tables, without rows it cannot read', async () => {
+    const made = await nmtb('backup', ORDERS, '--wait');
+    expect(made.code, made.stderr).toBe(0);
+    const other = field(made.stdout, 'archive');
+    rmSync(other);
+    const run = await nmtb('show', other.split('/').pop()!);
+    expect(run.code, run.stderr).toBe(0);
+    expect(field(run.stdout, 'stored')).toMatch(new RegExp(`^object: bucket ${service.bucket} \\(SHA-256=`));
+    expect(field(run.stdout, 'manifest')).toBe('manifest.json is not read from an archive only the bucket holds');
+    expect(run.stdout).toMatch(new RegExp(`^${ORDERS}\\s+\\?\\s+\\?$`, 'm'));
+  });
+
   it('get writes a file whose SHA-256 is the object digest, and refuses to overwrite it', async () => {
     const out = join(workDir, 'copy.7z');
     const run = await nmtb('get', archive, '-o', out);
@@ -240,6 +254,26 @@ describe('nmtb against the running service', () => {
     expect(run.stderr).toMatch(/^restore [0-9a-f-]{36}: done, tables 1\/1/m);
     expect(await checksum(db, ORDERS)).toBe(original);
     expect(await count(db, ORDERS)).toBe(2000);
+  });
+
+  it('restore --into another database --rename, via <prefix>.restoreinto, leaves the live table alone', async () => {
+    await db.query(`DROP DATABASE IF EXISTS ${INTO_DB}; CREATE DATABASE ${INTO_DB}`);
+    const original = await checksum(db, ORDERS);
+    const run = await nmtb('restore', archive, `${ORDERS}.sql`, '--into', INTO_DB, '--rename', `${ORDERS}=${ORDERS}_then`, '--wait');
+    expect(run.code, run.stderr).toBe(0);
+    expect(field(run.stdout, 'restored')).toBe(`${ORDERS} as ${ORDERS}_then`);
+    expect(field(run.stdout, 'into')).toBe(INTO_DB);
+    const into = await dbConnect(INTO_DB);
+    try {
+      expect(await checksum(into, `${ORDERS}_then`)).toBe(original);
+    } finally {
+      await into.end();
+    }
+    expect(await checksum(db, ORDERS)).toBe(original);
+
+    const nowhere = await nmtb('restore', archive, ORDERS, '--into', 'cli_no_such_db', '--wait');
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain('database cli_no_such_db not found');
   });
 
   it('a restore the service refuses exits 1 with its reason', async () => {
