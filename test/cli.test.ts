@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -387,6 +387,49 @@ authorization {
       expect(refused.stderr).not.toContain('wrong');
     } finally {
       await authService?.stop();
+      await server.stop();
+    }
+  });
+
+  it('works with no more than a client\'s permissions: its request subjects, the events, and reading the bucket', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const prefix = `clip${tag}`;
+    const bucket = `cli_perm_${tag}`;
+    const server = await startNatsServer(`
+jetstream { store_dir: "\${DIR}/js" }
+NMTB = {
+  publish: {
+    allow: [
+      "${prefix}.backups", "${prefix}.makebackup", "${prefix}.restore", "${prefix}.restoreinto", "${prefix}.status",
+      # nmtb get: the bucket's stream info, the object's meta message, an ordered consumer over its chunks
+      "$JS.API.INFO", "$JS.API.STREAM.INFO.OBJ_${bucket}", "$JS.API.STREAM.MSG.GET.OBJ_${bucket}", "$JS.API.CONSUMER.CREATE.OBJ_${bucket}.>"
+    ]
+  }
+  subscribe: { allow: ["_INBOX.>", "${prefix}.events.>"] }
+}
+authorization {
+  users = [
+    { user: svc, password: svc }
+    { user: nmtb, password: nmtb, permissions: $NMTB }
+  ]
+}`);
+    let permService: RunningService | undefined;
+    try {
+      permService = await startService({ NATS_URL: server.url, NATS_USER: 'svc', NATS_PASSWORD: 'svc', SUBJECT_PREFIX: prefix, OBJECT_BUCKET: bucket });
+      const env = { SUBJECT_PREFIX: prefix, OBJECT_BUCKET: bucket, NATS_URL: server.url, NATS_USER: 'nmtb', NATS_PASSWORD: 'nmtb' };
+      const made = await start(['backup', ORDERS, '--wait'], env).done;
+      expect(made.code, made.stderr).toBe(0);
+      const path = field(made.stdout, 'archive');
+      const name = path.split('/').pop()!;
+      for (const args of [['list'], ['show', name], ['status', field(made.stdout, 'job')], ['get', name, '-o', join(workDir, `perm-${tag}.7z`)]]) {
+        const run = await start(args, env).done;
+        expect(run.code, `nmtb ${args.join(' ')}: ${run.stderr}`).toBe(0);
+      }
+      expect(sha256Of(join(workDir, `perm-${tag}.7z`))).toBe(sha256Of(path));
+      // The server logs a denied publish or subscribe as "Publish Violation" / "Subscription Violation".
+      expect(server.output()).not.toMatch(/Violation/);
+    } finally {
+      await permService?.stop();
       await server.stop();
     }
   });
