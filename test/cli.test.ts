@@ -166,7 +166,7 @@ describe('nmtb against the running service', () => {
     expect(existsSync(path)).toBe(true);
     expect(field(run.stdout, 'sha256')).toBe(sha256Of(path));
     expect(run.stderr).toMatch(new RegExp(`^backup [0-9a-f-]{36}: (queued|running)`, 'm'));
-    expect(run.stderr).toMatch(/: done, tables 1\/1, rows 2,000\/\d[\d,]*, [\d.]+ kB, 100%$/m);
+    expect(run.stderr).toMatch(/: done, tables 1\/1, rows 2,000(\/[\d,]+)?, [\d.]+ kB, 100%$/m);
     expect(run.stderr).not.toMatch(/\r|\x1b\[/);
   });
 
@@ -350,9 +350,10 @@ describe('nmtb against the running service', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     // Redrawn in place: carriage returns / cursor movement, a bar of blocks, the counters, an ETA.
+    // (Rows total is the server's estimate: MySQL 8's cached statistics may not have one yet.)
     expect(run.stdout).toMatch(/\x1b\[\d*G|\r/);
-    expect(run.stdout).toMatch(/backup running \|[█░]{24}\| \d+% \| tables 0\/1 \| rows [\d,]+\/[\d,]+ \| [\d.]+ [kM]B \| ETA /);
-    expect(run.stdout).toMatch(/backup done +\|█{24}\| 100% \| tables 1\/1 \| rows 200,000\//);
+    expect(run.stdout).toMatch(/backup running \|[█░]{24}\| \d+% \| tables 0\/1 \| rows [\d,]+(\/[\d,]+)? \| [\d.]+ [kM]B \| ETA /);
+    expect(run.stdout).toMatch(/backup done +\|█{24}\| 100% \| tables 1\/1 \| rows 200,000[ /]/);
     // Never the plain lines on a terminal.
     expect(run.stdout).not.toMatch(/^backup [0-9a-f-]{36}: running/m);
     const path = field(run.stdout.replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, ''), 'archive');
