@@ -24,11 +24,16 @@ export async function openClient(): Promise<Client> {
 const STREAM_NOT_FOUND = 10059;
 const isStreamNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND;
 
-/** Drops the jobs stream left over by an earlier run, so each run starts with an empty queue. */
-export async function deleteJobsStream(jsm: JetStreamManager): Promise<void> {
-  await jsm.streams.delete(config.jobsStream).catch((err: unknown) => {
-    if (!isStreamNotFound(err)) throw err;
-  });
+/**
+ * Drops what an earlier run (or scale) left in NATS: the jobs stream, the archive bucket and the
+ * job-state bucket (a bucket is the stream OBJ_<name> or KV_<name>), so each scale starts empty.
+ */
+export async function deleteBenchStreams(jsm: JetStreamManager): Promise<void> {
+  for (const stream of [config.jobsStream, `OBJ_${config.objectBucket}`, `KV_${config.jobStateBucket}`]) {
+    await jsm.streams.delete(stream).catch((err: unknown) => {
+      if (!isStreamNotFound(err)) throw err;
+    });
+  }
 }
 
 /** Last sequence of the jobs stream (0 when it does not exist yet). */
@@ -82,29 +87,35 @@ export async function requestRestore(nc: NatsConnection, archiveName: string, ta
 }
 
 /**
- * Resolves when the job queue is idle: the work-queue stream holds no message (a job's message is
- * deleted when acked) and no consumer has acks pending. With `sinceSeq`, a job published after that
+ * Whether the job queue is idle: the work-queue stream holds no message (a job's message is deleted
+ * when acked) and no consumer has acks pending. With `sinceSeq`, a job published after that
  * sequence must have been seen too, so a job that is not enqueued yet does not count as done.
- * (The one place to change when the service gets a job-status subject.)
+ * Returns the state it saw when not idle.
  */
+export async function jobsIdle(jsm: JetStreamManager, sinceSeq?: number): Promise<true | string> {
+  try {
+    const { state } = await jsm.streams.info(config.jobsStream);
+    const consumers = await jsm.consumers.list(config.jobsStream).next();
+    const ackPending = consumers.reduce((sum, c) => sum + c.num_ack_pending, 0);
+    if (state.last_seq > (sinceSeq ?? -1) && state.messages === 0 && ackPending === 0) return true;
+    return `last_seq ${state.last_seq}, messages ${state.messages}, ack pending ${ackPending}`;
+  } catch (err) {
+    if (!isStreamNotFound(err)) throw err;
+    return 'stream not found';
+  }
+}
+
+/** Resolves when the job queue is idle (see jobsIdle). */
 export async function waitForJobsDrained(
   jsm: JetStreamManager,
   opts: { sinceSeq?: number; timeoutMs: number; alive: AliveCheck },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
-  let last = 'stream not found';
   for (;;) {
     opts.alive();
-    try {
-      const { state } = await jsm.streams.info(config.jobsStream);
-      const consumers = await jsm.consumers.list(config.jobsStream).next();
-      const ackPending = consumers.reduce((sum, c) => sum + c.num_ack_pending, 0);
-      last = `last_seq ${state.last_seq}, messages ${state.messages}, ack pending ${ackPending}`;
-      if (state.last_seq > (opts.sinceSeq ?? -1) && state.messages === 0 && ackPending === 0) return;
-    } catch (err) {
-      if (!isStreamNotFound(err)) throw err;
-    }
-    if (Date.now() > deadline) throw new Error(`jobs stream ${config.jobsStream} not drained after ${opts.timeoutMs / 1000} s (${last})`);
-    await sleep(100);
+    const idle = await jobsIdle(jsm, opts.sinceSeq);
+    if (idle === true) return;
+    if (Date.now() > deadline) throw new Error(`jobs stream ${config.jobsStream} not drained after ${opts.timeoutMs / 1000} s (${idle})`);
+    await sleep(25); // a restore of a few seconds is timed by this loop: keep its granularity small
   }
 }

@@ -1,8 +1,8 @@
 // Builds the deterministic data set in database `bench`, unless its marker says it is already there.
 import { Readable } from 'node:stream';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { config, datasetTag } from './config.js';
-import { checksums, connect } from './db.js';
+import type { Scale } from './config.js';
+import { checksums, connect, mismatches } from './db.js';
 import type { Connection } from './db.js';
 import { mulberry32, seedOf } from './prng.js';
 import { rowsAt, TABLE_NAMES, TABLES } from './tables.js';
@@ -19,16 +19,21 @@ const MARKER = '_dataset';
 const ROWS_PER_LOAD = 50_000;
 const ROWS_PER_CHUNK = 2_000;
 
-export async function ensureDataset(): Promise<Dataset> {
+export async function ensureDataset(scale: Scale): Promise<Dataset> {
   const conn = await connect();
   try {
-    const marker = await readMarker(conn);
-    if (marker?.tag === datasetTag()) return { ...marker, buildSeconds: null };
+    const marker = await readMarker(conn, scale.database);
+    // A run that died between changing a table and restoring it leaves the marker but not the data.
+    if (marker?.tag === scale.tag) {
+      const bad = mismatches(marker.checksums, await checksums(conn, scale.database, TABLE_NAMES));
+      if (bad.length === 0) return { ...marker, buildSeconds: null };
+      console.log(`data set: ${bad.join(', ')} differ from the marker's checksums: rebuilding`);
+    }
     const started = performance.now();
-    await build(conn);
-    const dataset = { tag: datasetTag(), checksums: await checksums(conn, config.database, TABLE_NAMES) };
-    await conn.query(`CREATE TABLE \`${config.database}\`.${MARKER} (tag VARCHAR(64) NOT NULL, checksums JSON NOT NULL)`);
-    await conn.query(`INSERT INTO \`${config.database}\`.${MARKER} VALUES (?, ?)`, [dataset.tag, JSON.stringify(dataset.checksums)]);
+    await build(conn, scale);
+    const dataset = { tag: scale.tag, checksums: await checksums(conn, scale.database, TABLE_NAMES) };
+    await conn.query(`CREATE TABLE \`${scale.database}\`.${MARKER} (tag VARCHAR(64) NOT NULL, checksums JSON NOT NULL)`);
+    await conn.query(`INSERT INTO \`${scale.database}\`.${MARKER} VALUES (?, ?)`, [dataset.tag, JSON.stringify(dataset.checksums)]);
     return { ...dataset, buildSeconds: (performance.now() - started) / 1000 };
   } finally {
     await conn.end();
@@ -36,18 +41,18 @@ export async function ensureDataset(): Promise<Dataset> {
 }
 
 /** Forget the data set (e.g. after a restore broke it), so the next run rebuilds it. */
-export async function invalidateDataset(): Promise<void> {
+export async function invalidateDataset(scale: Scale): Promise<void> {
   const conn = await connect();
   try {
-    await conn.query(`DROP TABLE IF EXISTS \`${config.database}\`.${MARKER}`);
+    await conn.query(`DROP TABLE IF EXISTS \`${scale.database}\`.${MARKER}`);
   } finally {
     await conn.end();
   }
 }
 
-async function readMarker(conn: Connection): Promise<Omit<Dataset, 'buildSeconds'> | null> {
+async function readMarker(conn: Connection, database: string): Promise<Omit<Dataset, 'buildSeconds'> | null> {
   try {
-    const [rows] = await conn.query<RowDataPacket[]>(`SELECT tag, checksums FROM \`${config.database}\`.${MARKER}`);
+    const [rows] = await conn.query<RowDataPacket[]>(`SELECT tag, checksums FROM \`${database}\`.${MARKER}`);
     const row = rows[0];
     if (!row) return null;
     const sums: unknown = typeof row['checksums'] === 'string' ? JSON.parse(row['checksums']) : row['checksums'];
@@ -59,9 +64,9 @@ async function readMarker(conn: Connection): Promise<Omit<Dataset, 'buildSeconds
   }
 }
 
-async function build(conn: Connection): Promise<void> {
-  const db = config.database;
-  console.log(`data set: building ${datasetTag()} in database \`${db}\``);
+async function build(conn: Connection, scale: Scale): Promise<void> {
+  const db = scale.database;
+  console.log(`data set: building ${scale.tag} in database \`${db}\``);
   await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
   await conn.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
   await conn.query(`USE \`${db}\``);
@@ -69,8 +74,8 @@ async function build(conn: Connection): Promise<void> {
   for (const spec of TABLES) {
     const started = performance.now();
     await conn.query(spec.ddl);
-    await loadTable(conn, spec, rowsAt(spec, config.scale));
-    console.log(`data set:   ${spec.name}: ${rowsAt(spec, config.scale)} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await loadTable(conn, spec, rowsAt(spec, scale.factor));
+    console.log(`data set:   ${spec.name}: ${rowsAt(spec, scale.factor)} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 }
 

@@ -25,3 +25,20 @@ export async function checksums(conn: Connection, database: string, tables: read
 export function mismatches(expected: Record<string, string | null>, actual: Record<string, string | null>): string[] {
   return Object.keys(expected).filter((t) => expected[t] === null || expected[t] !== actual[t]);
 }
+
+export async function recreateDatabase(conn: Connection, database: string): Promise<void> {
+  await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  await conn.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
+}
+
+/** Compares the restored tables of `database` with the data set's checksums; says which differ. */
+export async function checkRestored(
+  conn: Connection,
+  database: string,
+  expected: Record<string, string | null>,
+  what: string,
+): Promise<'OK' | 'MISMATCH'> {
+  const bad = mismatches(expected, await checksums(conn, database, Object.keys(expected)));
+  if (bad.length > 0) console.error(`${what}: checksum MISMATCH in ${bad.join(', ')}`);
+  return bad.length === 0 ? 'OK' : 'MISMATCH';
+}

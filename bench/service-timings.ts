@@ -1,57 +1,117 @@
-// Times the service: backup at its default level, restore, and backup at 7-Zip level 5.
+// Times the service at one scale: backup, restore, one small table, first replies after restarts,
+// latencies with requests in flight, and (optionally) a backup at 7-Zip level 5.
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { config } from './config.js';
-import { deleteJobsStream, jobsLastSeq, openClient, requestBackup, requestRestore, waitForBackup, waitForJobsDrained } from './client.js';
+import type { Scale } from './config.js';
+import { deleteBenchStreams, jobsLastSeq, openClient, requestBackup, requestRestore, waitForBackup, waitForJobsDrained } from './client.js';
 import type { Client } from './client.js';
-import { checksums, connect, mismatches } from './db.js';
+import { checkRestored, connect } from './db.js';
+import { firstReply, waitUntilAnswering } from './first-replies.js';
+import { measureLatency, probes } from './latency.js';
+import type { SubjectLatency } from './latency.js';
 import { fileSize, timed } from './measure.js';
-import { buildService, startService } from './service.js';
+import { startService } from './service.js';
 import type { Service } from './service.js';
+import { timeSmallTableRestore } from './small-table.js';
+import type { SmallTableRestore } from './small-table.js';
 
 export interface BackupTiming {
+  /** Request → job done (archive in the backup directory and in the object store). */
   seconds: number;
+  /** Request → archive in the backup directory. */
+  fileSeconds: number;
   bytes: number;
   file: string;
 }
 
 export interface ServiceResult {
-  backupDefault: BackupTiming;
-  backupLevel5: BackupTiming;
+  /** At the service's default level. */
+  backup: BackupTiming;
+  /** All tables from that archive, extraction included. */
   restoreSeconds: number;
   restoreCheck: 'OK' | 'MISMATCH';
-  /** VmHWM of the node process, per service instance. */
-  peakRssBytes: { default: number; level5: number };
+  smallTable: SmallTableRestore;
+  /** Each measured on a freshly started service (one restart each), the archive being the big one. */
+  firstReplyMs: { archive: number; restore: number };
+  latency: SubjectLatency[];
+  /** How long the queued tiny backups of the makebackup rounds took to finish after the last reply. */
+  makebackupDrainSeconds: number;
+  /** At SEVENZIP_LEVEL=5, when measured at this scale. */
+  backupLevel5: BackupTiming | null;
+  /** VmHWM of the node process of each service instance. */
+  peakRssBytes: Record<string, number>;
 }
 
 export async function runServiceTimings(
+  scale: Scale,
   tables: readonly string[],
   expected: Record<string, string | null>,
   workDir: string,
+  withLevel5: boolean,
 ): Promise<ServiceResult> {
-  await buildService();
   const client = await openClient();
+  const rss: Record<string, number> = {};
+  const backupDir = await dir(workDir, 'default');
+  const start = (label: string, level?: number, dirOverride?: string): Service =>
+    startService({ label, logDir: scale.outDir, backupDir: dirOverride ?? backupDir, database: scale.database, level });
   try {
-    await deleteJobsStream(client.jsm);
+    await deleteBenchStreams(client.jsm);
 
-    const first = startService({ label: 'default', backupDir: await dir(workDir, 'default') });
-    const backupDefault = await backup(client, first, tables, join(workDir, 'default'));
-    const restoreSeconds = await restore(client, first, basename(backupDefault.file), tables);
-    const rssDefault = await first.stop();
-    const bad = await compare(expected, tables);
+    console.log('service: backup, restore, one small table ...');
+    const first = start('default');
+    const backup = await backupOf(client, first, tables, backupDir);
+    const archiveName = basename(backup.file);
+    const restoreSeconds = await restore(client, first, archiveName, tables);
+    const restoreCheck = await compare(scale.database, expected);
+    const smallTable = await timeSmallTableRestore(client, first, archiveName, scale.database, config.smallTable, expected[config.smallTable] ?? null);
+    rss['default'] = await first.stop();
 
-    const second = startService({ label: 'level5', backupDir: await dir(workDir, 'level5'), level: 5 });
-    const backupLevel5 = await backup(client, second, tables, join(workDir, 'level5'));
-    const rssLevel5 = await second.stop();
+    console.log('service: first replies after a restart ...');
+    const forArchive = start('restart-archive');
+    await waitUntilAnswering(client.nc, forArchive.alive);
+    const archiveMs = await firstReply(client.nc, 'archive', `archivename=${archiveName}`, (r) => typeof r['tables'] === 'string');
+    rss['restart-archive'] = await forArchive.stop();
+
+    const restarted = start('restart-restore');
+    await waitUntilAnswering(client.nc, restarted.alive);
+    const sinceSeq = await jobsLastSeq(client.jsm);
+    const restoreMs = await firstReply(client.nc, 'restore', `archive=${archiveName};tables=${config.smallTable}.sql`, (r) => r['status'] === 'ok');
+    await waitForJobsDrained(client.jsm, { sinceSeq, timeoutMs: config.jobTimeoutMs, alive: restarted.alive });
+
+    console.log(`service: latencies, ${config.latencyRounds} rounds of ${config.inFlight} requests in flight per subject ...`);
+    const { reads, makebackup } = probes(archiveName, config.smallTable);
+    const latency: SubjectLatency[] = [];
+    for (const probe of reads) latency.push(await measureLatency(client.nc, probe));
+    // Last: these queue real backups, which must not run under the other measurements.
+    const queuedSince = await jobsLastSeq(client.jsm);
+    latency.push(await measureLatency(client.nc, makebackup));
+    const drain = await timed(() => waitForJobsDrained(client.jsm, { sinceSeq: queuedSince, timeoutMs: config.jobTimeoutMs, alive: restarted.alive }));
+    rss['restart-restore'] = await restarted.stop();
+
+    let backupLevel5: BackupTiming | null = null;
+    if (withLevel5) {
+      console.log('service: backup at SEVENZIP_LEVEL=5 ...');
+      const level5Dir = await dir(workDir, 'level5');
+      const level5 = start('level5', 5, level5Dir);
+      backupLevel5 = await backupOf(client, level5, tables, level5Dir);
+      rss['level5'] = await level5.stop();
+    }
 
     return {
-      backupDefault,
-      backupLevel5,
+      backup,
       restoreSeconds,
-      restoreCheck: bad.length === 0 ? 'OK' : 'MISMATCH',
-      peakRssBytes: { default: rssDefault, level5: rssLevel5 },
+      restoreCheck,
+      smallTable,
+      firstReplyMs: { archive: archiveMs, restore: restoreMs },
+      latency,
+      makebackupDrainSeconds: drain.seconds,
+      backupLevel5,
+      peakRssBytes: rss,
     };
   } finally {
+    // Free the bucket's copies (up to hundreds of MB at 4×); the archives' files go with workDir.
+    await deleteBenchStreams(client.jsm).catch((err: unknown) => console.error('could not delete the bench streams:', err));
     await client.nc.close();
   }
 }
@@ -62,15 +122,16 @@ async function dir(workDir: string, name: string): Promise<string> {
   return path;
 }
 
-async function backup(client: Client, service: Service, tables: readonly string[], backupDir: string): Promise<BackupTiming> {
+/** Timed to the job's end: the service's backup is done once the object store holds its copy too. */
+async function backupOf(client: Client, service: Service, tables: readonly string[], backupDir: string): Promise<BackupTiming> {
   const waitOpts = { timeoutMs: config.jobTimeoutMs, alive: service.alive };
-  const { seconds, result: file } = await timed(async () => {
-    const file = await requestBackup(client.nc, tables, backupDir, service.alive);
-    await waitForBackup(file, waitOpts);
-    return file;
-  });
-  await waitForJobsDrained(client.jsm, waitOpts); // let the service settle before the next step
-  return { seconds, bytes: fileSize(file), file };
+  const sinceSeq = await jobsLastSeq(client.jsm);
+  const started = performance.now();
+  const file = await requestBackup(client.nc, tables, backupDir, service.alive);
+  await waitForBackup(file, waitOpts);
+  const fileSeconds = (performance.now() - started) / 1000;
+  await waitForJobsDrained(client.jsm, { ...waitOpts, sinceSeq });
+  return { seconds: (performance.now() - started) / 1000, fileSeconds, bytes: fileSize(file), file };
 }
 
 async function restore(client: Client, service: Service, archiveName: string, tables: readonly string[]): Promise<number> {
@@ -82,13 +143,11 @@ async function restore(client: Client, service: Service, archiveName: string, ta
   return seconds;
 }
 
-/** The service restored into `bench` itself: compare its tables with the data set's checksums. */
-async function compare(expected: Record<string, string | null>, tables: readonly string[]): Promise<string[]> {
+/** The service restored into the data set's database itself: compare with its checksums. */
+async function compare(database: string, expected: Record<string, string | null>): Promise<'OK' | 'MISMATCH'> {
   const conn = await connect();
   try {
-    const bad = mismatches(expected, await checksums(conn, config.database, tables));
-    if (bad.length > 0) console.error(`service restore: checksum MISMATCH in ${bad.join(', ')}`);
-    return bad;
+    return await checkRestored(conn, database, expected, 'service restore');
   } finally {
     await conn.end();
   }

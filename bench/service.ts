@@ -19,17 +19,28 @@ export function buildService(): Promise<void> {
   return run('npm', ['run', 'build']);
 }
 
-export function startService(opts: { label: string; backupDir: string; level?: number }): Service {
-  const logFile = join(config.outDir, `service-${opts.label}.log`);
+export interface ServiceOptions {
+  /** Names the log file, `service-<label>.log` in logDir. */
+  label: string;
+  logDir: string;
+  backupDir: string;
+  /** The database the service backs up and restores. */
+  database: string;
+  level?: number;
+}
+
+export function startService(opts: ServiceOptions): Service {
+  const logFile = join(opts.logDir, `service-${opts.label}.log`);
   const log = openSync(logFile, 'w');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: config.natsUrl,
-    MYSQL_URL: mysqlUrl(config.database),
+    MYSQL_URL: mysqlUrl(opts.database),
     BACKUP_DIR: opts.backupDir,
     SUBJECT_PREFIX: config.subjectPrefix,
     JOBS_STREAM: config.jobsStream,
     OBJECT_BUCKET: config.objectBucket,
+    JOB_STATE_BUCKET: config.jobStateBucket,
     LOG_LEVEL: 'warn',
   };
   delete env['SEVENZIP_LEVEL'];
