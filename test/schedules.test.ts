@@ -258,7 +258,7 @@ describe('a claimer that died between claiming a slot and queueing its job', () 
     const services = await Promise.all([start(env, true), start(env, true)]);
     const kv = await new Kvm(nc).open(env.JOB_STATE_BUCKET!);
     const prefix = env.SUBJECT_PREFIX!;
-    const [s1, s2, s3] = slotsBetween(Date.now() + 3_000, Date.now() + 18_000, 5);
+    const [s1, s2, s3] = slotsBetween(Date.now() + 6_000, Date.now() + 21_000, 5);
     const keyOf = (slot: string) => `sched.${prefix}.ghosted.${slot.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}`;
     const jobOf = (slot: string) => slotJobId(prefix, 'ghosted', new Date(slot));
     const nameOf = (slot: string) => `${slot.slice(0, 10)}_${slot.slice(11, 19).replaceAll(':', '-')}-backup.7z`;
@@ -276,6 +276,7 @@ describe('a claimer that died between claiming a slot and queueing its job', () 
       }
     }
 
+    expect(Date.now(), 'the claims are in place before their slots fire').toBeLessThan(Date.parse(s1!) - 1_000);
     for (const slot of [s1!, s2!, s3!]) {
       const claim = await waitFor(async () => {
         const current = (await kv.get(keyOf(slot)))?.json<SlotClaim>();

@@ -113,13 +113,20 @@ export class Scheduler {
   private async makeSlot(schedule: Schedule, slot: Date, why: 'slot' | 'catch-up'): Promise<void> {
     const job = slotJobId(this.deps.subjectPrefix, schedule.name, slot);
     const log = this.deps.log.child({ schedule: schedule.name, slot: slot.toISOString(), job });
-    const result = await this.deps.claims.claim(schedule.name, slot, { status: 'claimed', by: this.instance, at: Date.now(), job });
+    const at = Date.now();
+    const result = await this.deps.claims.claim(schedule.name, slot, { status: 'claimed', by: this.instance, at, job });
     if (!result.won) {
       log.debug({ by: result.claim?.by, status: result.claim?.status }, 'schedule slot already taken by another instance');
       if (result.claim?.status !== 'queued') this.watch(schedule, slot, result.claim?.at ?? Date.now());
       return;
     }
-    await this.queueSlot(schedule, slot, job, result.revision, false, log, why);
+    try {
+      await this.queueSlot(schedule, slot, job, result.revision, false, log, why);
+    } catch (err) {
+      // Like any instance, this one takes its own stale claim over after the lease (once).
+      this.watch(schedule, slot, at);
+      throw err;
+    }
   }
 
   /** After the lease, a claim still not queued is taken over (compare-and-set: by one instance). */
@@ -169,7 +176,7 @@ export class Scheduler {
   /** Runs `work`, never letting it reject: a failed firing is logged and the next slot comes anyway. */
   private track(work: Promise<void>, schedule: Schedule, slot: Date): Promise<void> {
     const tracked = work.catch((err: unknown) =>
-      this.deps.log.error({ err, schedule: schedule.name, slot: slot.toISOString() }, 'a schedule firing failed; another instance takes a claimed slot over after the lease, and the next slot comes anyway'),
+      this.deps.log.error({ err, schedule: schedule.name, slot: slot.toISOString() }, 'a schedule firing failed; a slot claimed but not queued is taken over after the lease (by any instance, this one too), and the next slot comes anyway'),
     );
     this.underway.add(tracked);
     void tracked.finally(() => this.underway.delete(tracked));
