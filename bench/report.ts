@@ -117,6 +117,12 @@ const row = (label: string, seconds?: number | null, bytes?: number | null, note
   `  ${label.padEnd(52)}${num(seconds, 2).padStart(9)}${num(bytes === null || bytes === undefined ? null : bytes / MB).padStart(10)}  ${note}`;
 const targetLine = (t: Target): string => `  ${t.name.padEnd(58)}${num(t.value, 3).padStart(9)}${t.limit.padStart(8)}  ${t.verdict}`;
 
+function latencyHeading(s: ServiceResult): string {
+  const l = s.latency[0];
+  const shape = l ? `${l.rounds} rounds of ${l.inFlight} requests in flight per subject` : 'none measured';
+  return `reply latencies, ${shape} (a failed request counts with the time it took):`;
+}
+
 function scaleLines(r: ScaleResults): string[] {
   const { pipeline: p, mydumper: m, sevenZipAlone: z } = r;
   const s = serviceOf(r);
@@ -151,7 +157,8 @@ function scaleLines(r: ScaleResults): string[] {
       ` restore ${num(ratio(s.restoreSeconds, p.restoreWithExtractSeconds), 2)}× pipeline incl. 7za x (${num(ratio(s.restoreSeconds, p.restoreSeconds), 2)}× without),` +
       ` ${num(ratio(s.restoreSeconds, m.restoreSeconds), 2)}× myloader`,
     `  first replies after a restart: archive ${num(s.firstReplyMs.archive)} ms, restore ${num(s.firstReplyMs.restore)} ms`,
-    `  ${'in flight'.padEnd(14)}${'requests'.padStart(9)}${'failed'.padStart(8)}${'p50, ms'.padStart(9)}${'p99, ms'.padStart(9)}${'max, ms'.padStart(9)}`,
+    `  ${latencyHeading(s)}`,
+    `  ${'subject'.padEnd(14)}${'requests'.padStart(9)}${'failed'.padStart(8)}${'p50, ms'.padStart(9)}${'p99, ms'.padStart(9)}${'max, ms'.padStart(9)}`,
     ...s.latency.map(
       (l) =>
         `  ${l.subject.padEnd(14)}${String(l.requests).padStart(9)}${String(l.failures).padStart(8)}${num(l.p50Ms).padStart(9)}${num(l.p99Ms).padStart(9)}${num(l.maxMs).padStart(9)}` +
