@@ -20,7 +20,9 @@ export async function waitUntilAnswering(nc: NatsConnection, alive: AliveCheck):
       await nc.request(`${config.subjectPrefix}.status`, 'bench-ready-probe', { timeout: 5_000 });
       return;
     } catch (err) {
-      if (!(err instanceof RequestError && err.isNoResponders()) || Date.now() > deadline) throw err;
+      // No responders: not subscribed yet. A timeout: still starting. Both are retried.
+      if (Date.now() > deadline) throw err;
+      if (!(err instanceof RequestError && err.isNoResponders())) await sleep(200);
       await sleep(20);
     }
   }

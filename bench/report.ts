@@ -119,7 +119,7 @@ const targetLine = (t: Target): string => `  ${t.name.padEnd(58)}${num(t.value, 
 
 function latencyHeading(s: ServiceResult): string {
   const l = s.latency[0];
-  const shape = l ? `${l.rounds} rounds of ${l.inFlight} requests in flight per subject` : 'none measured';
+  const shape = l ? `${l.rounds} round${l.rounds === 1 ? '' : 's'} of ${l.inFlight} requests in flight per subject` : 'none measured';
   return `reply latencies, ${shape} (a failed request counts with the time it took):`;
 }
 
