@@ -141,6 +141,7 @@ function scaleLines(r: ScaleResults): string[] {
     row('mydumper -t 2 + 7za -mx1 (backup)', m.backupSeconds, m.archiveBytes),
     row('mydumper -t 2 -r 250000 (myloader\'s input)', m.chunkedDumpSeconds),
     row('myloader -t 2 of the chunked dump (no extraction)', m.restoreSeconds, null, m.restoreCheck),
+    ...(z ? [row('7-Zip alone (7zz a -mx5 -ms=off)', z.seconds, z.bytes, `on ${z.source}`)] : []),
   ];
   if (!s) return [...lines, `  service: ${'skipped' in r.service ? r.service.skipped : ''}`];
   const rss = Object.entries(s.peakRssBytes).map(([k, v]) => `${k} ${num(v / MB)}`).join(', ');
@@ -151,7 +152,6 @@ function scaleLines(r: ScaleResults): string[] {
     row('service restore (all tables, extraction incl.)', s.restoreSeconds, null, s.restoreCheck),
     row(`service: ${s.smallTable.table} alone, request → checksum`, s.smallTable.seconds, null, s.smallTable.check),
     ...(s.backupLevel5 ? [row('service backup, SEVENZIP_LEVEL=5', s.backupLevel5.seconds, s.backupLevel5.bytes)] : []),
-    ...(z ? [row('7-Zip alone (7zz a -mx5 -ms=off)', z.seconds, z.bytes, `on ${z.source}`)] : []),
     `  ratios: backup ${num(ratio(s.backup.seconds, m.backupSeconds), 2)}× mydumper+7za, ${num(ratio(s.backup.seconds, p.backupSeconds), 3)}× pipeline;` +
       ` archive ${num(ratio(s.backup.bytes, p.archiveBytes), 2)}× pipeline's, ${num(ratio(s.backup.bytes, m.archiveBytes), 2)}× mydumper+7za's;` +
       ` restore ${num(ratio(s.restoreSeconds, p.restoreWithExtractSeconds), 2)}× pipeline incl. 7za x (${num(ratio(s.restoreSeconds, p.restoreSeconds), 2)}× without),` +
