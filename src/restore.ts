@@ -55,6 +55,8 @@ export async function restoreTables(
 
   progress.tablesTotal = job.tables.length;
   progress.bytesTotal = job.tables.reduce((sum, t) => sum + (inspection.entries.find((e) => e.name === entryNameOf(t))?.size ?? 0), 0);
+  // Rows are known from the manifest only (archives of the original tool have none), and counted per table loaded.
+  progress.rowsTotal = job.tables.reduce((sum, t) => sum + (manifest?.tables[t]?.rows ?? 0), 0);
 
   const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables, targetOf(job));
   try {
@@ -73,6 +75,7 @@ export async function restoreTables(
         if (expected !== undefined) {
           const rows = await swap.rowCount(table);
           if (rows !== expected) throw new PermanentJobError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
+          progress.rowsDone += rows;
         }
         progress.tablesDone++;
         log.info({ table, statements: loaded.statements }, 'table loaded into the scratch schema');

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksum, dbConnect, type Db } from './helpers/db.js';
+import { checksum, count, dbConnect, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
 import { isolatedEnv, startService, type RunningService, retire } from './helpers/service.js';
 
@@ -92,6 +92,9 @@ describe('a worker killed with SIGKILL', () => {
     const restored = await waitForJob(nc, second.prefix, restore.headers['Backup-Job-Id']!);
     expect(restored.status, restored.reason).toBe('done');
     expect(await checksum(db, 'dur_big')).toBe(original);
+    // Rows of a restore: the manifest's total, counted as each table is loaded.
+    const rows = await count(db, 'dur_big');
+    expect(restored.progress).toMatchObject({ tablesDone: 1, tablesTotal: 1, rowsDone: rows, rowsTotal: rows });
     await second.stop();
   }, 180_000);
 

@@ -116,6 +116,7 @@ export class Worker {
     const base = { ...queuedState(job), attempts: attempt };
     const abort = new AbortController();
     const progress = new Progress();
+    progress.tablesTotal = job.tables.length; // known before the job's first step, so never "0/0"
     let lease: Lease | null = null;
     const heartbeat = setInterval(() => {
       msg.working();
