@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import { connect, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum, dbConnect, type Db } from './helpers/db.js';
@@ -115,6 +116,12 @@ it('backs up, lists, prunes, fetches from the bucket and restores with only the 
   const detailed = JSON.parse((await request(operator, 'backup.backups', '')).body) as { status: string; archives: { name: string; stored: string }[] };
   expect(detailed).toMatchObject({ status: 'ok', archives: [{ name: done.archive, stored: 'object' }] });
   expect(JSON.parse((await request(operator, 'backup.status', done.id)).body)).toMatchObject({ id: done.id, status: 'done' });
+
+  // What an operator does besides the requests: `nats micro ls`, and `nmtb get` (an object get).
+  const ping = await operator.request('$SRV.PING.nats-mysql-tables-backup', '', { timeout: 5_000 });
+  expect(ping.json()).toMatchObject({ type: 'io.nats.micro.v1.ping_response', metadata: { prefix: 'backup' } });
+  const object = await (await new Objm(operator).open('backups')).getBlob(done.archive);
+  expect(createHash('sha256').update(object!).digest('hex')).toBe(done.result!.sha256);
 }, 60_000);
 
 it('lets the operator list and back up, but not restore', async () => {
