@@ -12,16 +12,4 @@ command -v mariadb-dump >/dev/null && command -v mariadb >/dev/null || missing+=
 command -v 7za >/dev/null || missing+=(p7zip-full)
 command -v 7zz >/dev/null || missing+=(7zip)
 command -v mydumper >/dev/null && command -v myloader >/dev/null || missing+=(mydumper)
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "bench prerequisites: installing ${missing[*]} (Debian packages)"
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=()
-elif sudo -n true 2>/dev/null; then
-  as_root=(sudo -n)
-else
-  echo "cannot install ${missing[*]}: run as root, or with passwordless sudo, or install them with apt-get" >&2
-  exit 1
-fi
-"${as_root[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec bash "$(dirname "$0")/../scripts/apt-install.sh" "bench prerequisites" "${missing[@]}"

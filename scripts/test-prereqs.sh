@@ -14,16 +14,4 @@ command -v 7zz >/dev/null || missing+=(7zip)
 /usr/bin/python3 -c 'import py7zr' 2>/dev/null || missing+=(python3-py7zr)
 command -v go >/dev/null || missing+=(golang-go)
 [ -f /usr/share/gocode/src/github.com/nats-io/nats.go/micro/service.go ] || missing+=(golang-github-nats-io-go-nats-dev)
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "test prerequisites: installing ${missing[*]} (Debian packages)"
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=()
-elif sudo -n true 2>/dev/null; then
-  as_root=(sudo -n)
-else
-  echo "cannot install ${missing[*]}: run as root, or with passwordless sudo, or install them with apt-get" >&2
-  exit 1
-fi
-"${as_root[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec bash "$(dirname "$0")/apt-install.sh" "test prerequisites" "${missing[@]}"
