@@ -1,8 +1,9 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { ArchiveName, TableName } from '../names.js';
-import { archiveNameFor } from '../store/local.js';
+import { archiveNameFor, archiveStampOf } from '../store/local.js';
 import { ensureConsumer, ensureStream, loadDeclaration, type Settings } from './declarations.js';
+import { SequenceCounter } from './sequences.js';
 import { JobStates, queuedState } from './state.js';
 import { retryTransient } from './transient.js';
 import { decodeJob, encodeJob, newJobId, type BackupJob, type RestoreJob } from './job.js';
@@ -23,18 +24,24 @@ export interface ScheduledBackup {
 
 /** At most this many backups may be requested in one second before names run out. */
 const MAX_SEQUENCE = 1000;
+/** Names drawn for one backup before giving up (each taken one was on disk, in the bucket or queued). */
+const MAX_NAME_ATTEMPTS = 100;
 
 /**
  * The JetStream work queue of backup and restore jobs. A job is on disk in the stream before the
  * request is answered, so a crash after the reply loses nothing.
  */
 export class JobQueue {
+  private readonly sequences: SequenceCounter;
+
   private constructor(
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
     readonly settings: QueueSettings,
     readonly states: JobStates,
-  ) {}
+  ) {
+    this.sequences = new SequenceCounter(states.kv);
+  }
 
   static async open(nc: NatsConnection, settings: QueueSettings, declarationSettings: Settings): Promise<JobQueue> {
     const jsm = await jetstreamManager(nc);
@@ -49,14 +56,20 @@ export class JobQueue {
   }
 
   /**
-   * Queues a backup under a name no other backup has: the name is the message id, so JetStream's
-   * duplicate detection refuses a second job with the same name from any instance, and a file of
-   * that name already in `isTaken` moves on to the next sequence number. A scheduled backup comes
-   * with its job id (one per slot) and is named by its slot's time.
+   * Queues a backup under a name no other backup has. The same-second number comes from a counter
+   * shared by all instances (sequences.ts), so n backups of one second cost O(1) publishes each,
+   * not a walk from `-backup.7z` up. The name is still the message id, so JetStream's duplicate
+   * detection refuses a second job with the same name (an instance without the counter, a counter
+   * that expired with the bucket's TTL), and a name `isTaken` finds on disk or in the bucket is
+   * skipped: both draw the next number. A scheduled backup comes with its job id (one per slot)
+   * and is named by its slot's time.
    */
   async enqueueBackup(tables: TableName[], isTaken: (name: ArchiveName) => Promise<boolean>, now = new Date(), scheduled?: ScheduledBackup): Promise<BackupJob> {
-    for (let sequence = 1; sequence <= MAX_SEQUENCE; sequence++) {
-      const archive = archiveNameFor(scheduled?.slot ?? now, sequence);
+    const date = scheduled?.slot ?? now;
+    for (let attempt = 0; attempt < MAX_NAME_ATTEMPTS; attempt++) {
+      const sequence = await this.sequences.next(archiveStampOf(date));
+      if (sequence > MAX_SEQUENCE) break;
+      const archive = archiveNameFor(date, sequence);
       if (await isTaken(archive)) continue;
       const job: BackupJob = {
         kind: 'backup',
