@@ -61,7 +61,14 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
       if (err instanceof ArchiveUnavailable) throw new PermanentJobError(err.message);
       throw err;
     }
-    await restoreTables(job, copy, { mysql: config.mysql, restoreParallelism: config.restoreParallelism, deployment: deploymentOf(config) }, log, signal, progress);
+    const settings = {
+      mysql: config.mysql,
+      restoreParallelism: config.restoreParallelism,
+      insertConnections: config.restoreInsertConnections,
+      deferIndexes: config.restoreDeferIndexes,
+      deployment: deploymentOf(config),
+    };
+    await restoreTables(job, copy, settings, log, signal, progress);
   } finally {
     await rm(tempPath, { force: true });
   }

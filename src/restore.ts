@@ -1,5 +1,3 @@
-import { pipeline } from 'node:stream/promises';
-import { Transform, Writable } from 'node:stream';
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
 import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
@@ -7,16 +5,17 @@ import type { RestoreJob } from './jobs/job.js';
 import { PermanentJobError, targetNameOf } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
 import type { Logger } from './log.js';
-import { connect, disconnect, type Connection } from './mysql/connection.js';
-import { statementKind } from './mysql/statement-kind.js';
-import { createStatementSplitter } from './mysql/statements.js';
-import { quoteIdentifier } from './mysql/sql.js';
+import { loadTable } from './mysql/table-load.js';
 import { swapNames, TableSwap, type SwapTarget } from './mysql/swap.js';
 import { entryNameOf, type TableName } from './names.js';
 
 export interface RestoreSettings {
   mysql: MysqlSettings;
   restoreParallelism: number;
+  /** Sessions one table's INSERTs are spread over (default 2). */
+  insertConnections?: number;
+  /** Secondary indexes built after the rows (default on). */
+  deferIndexes?: boolean;
   /** Tells this deployment's scratch schemas apart from another's on the same server. */
   deployment: string;
 }
@@ -26,9 +25,6 @@ export interface ArchiveCopy {
   /** Fetched from the object store for this job (so never CRC-tested before): test it first. */
   fetched: boolean;
 }
-
-/** Statements a dump runs after its first trigger are kept for after the swap: at most this much. */
-const MAX_DEFERRED_BYTES = 16 * 1024 * 1024;
 
 /**
  * Runs a restore job atomically: each requested `<table>.sql` streams out of the archive (7-Zip
@@ -68,7 +64,15 @@ export async function restoreTables(
     const worker = async () => {
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
         loadSignal.throwIfAborted();
-        const loaded = await loadTable(settings.mysql, swap.names.scratch, path, table, progress, loadSignal);
+        const loaded = await loadTable(
+          settings.mysql,
+          swap.names.scratch,
+          entryNameOf(table),
+          () => extractEntry(path, entryNameOf(table)),
+          { insertConnections: settings.insertConnections ?? 2, deferIndexes: settings.deferIndexes ?? true },
+          (bytes) => (progress.bytesDone += bytes),
+          loadSignal,
+        );
         sessions.set(table, loaded.deferred);
         // Counted while the other tables still load.
         const expected = manifest?.tables[table]?.rows;
@@ -78,7 +82,7 @@ export async function restoreTables(
           progress.rowsDone += rows;
         }
         progress.tablesDone++;
-        log.info({ table, statements: loaded.statements }, 'table loaded into the scratch schema');
+        log.info({ table, statements: loaded.statements, indexesDeferred: loaded.indexesDeferred, insertSessions: loaded.insertSessions }, 'table loaded into the scratch schema');
       }
     };
     const guarded = async () => {
@@ -114,80 +118,4 @@ function targetOf(job: RestoreJob): SwapTarget {
     ...(job.database !== undefined && { database: job.database }),
     ...(job.rename !== undefined && { names: new Map(job.tables.map((t) => [t, targetNameOf(job, t)])) }),
   };
-}
-
-/**
- * Replays one table's dump into the scratch schema. Triggers (and whatever follows the first one)
- * cannot be created there: they are returned, with the session settings run before them, to be
- * run on the live table after the swap.
- */
-async function loadTable(
-  mysql: MysqlSettings,
-  scratch: string,
-  archivePath: string,
-  table: TableName,
-  progress: Progress,
-  signal?: AbortSignal,
-): Promise<{ statements: number; deferred: string[] }> {
-  const conn = await connect(mysql, { rawBytes: true });
-  const settingsSoFar: string[] = [];
-  const deferred: string[] = [];
-  let deferring = false;
-  let deferredBytes = 0;
-  let statements = 0;
-  try {
-    await conn.query(`USE ${quoteIdentifier(scratch)}`);
-    await pipeline(
-      extractEntry(archivePath, entryNameOf(table)),
-      new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          progress.bytesDone += chunk.length;
-          callback(null, chunk);
-        },
-      }),
-      createStatementSplitter({ encoding: 'latin1' }),
-      new Writable({
-        objectMode: true,
-        write(statement: string, _encoding, callback) {
-          const kind = statementKind(statement);
-          if (kind === 'use' || kind === 'database') {
-            callback(new PermanentJobError(`${entryNameOf(table)} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`));
-            return;
-          }
-          if (kind === 'trigger') deferring = true;
-          if (deferring) {
-            deferredBytes += statement.length;
-            if (deferredBytes > MAX_DEFERRED_BYTES) {
-              callback(new PermanentJobError(`${entryNameOf(table)} has more than ${MAX_DEFERRED_BYTES} bytes after its first trigger`));
-              return;
-            }
-            deferred.push(statement);
-            callback();
-            return;
-          }
-          if (kind === 'set') settingsSoFar.push(statement);
-          run(conn, statement, table).then(() => {
-            statements++;
-            callback();
-          }, callback);
-        },
-      }),
-      { signal },
-    );
-  } catch (err) {
-    conn.destroy();
-    throw err;
-  }
-  await disconnect(conn);
-  return { statements, deferred: deferred.length > 0 ? [...settingsSoFar, ...deferred] : [] };
-}
-
-async function run(conn: Connection, statement: string, table: TableName): Promise<void> {
-  try {
-    await conn.query(statement);
-  } catch (err) {
-    const e = err as { code?: string; errno?: number; message: string };
-    // The server's message may quote the data; the statement itself is never repeated.
-    throw new Error(`${entryNameOf(table)}: the server refused a statement: ${e.code ?? ''} ${e.errno ?? ''} ${e.message.slice(0, 200)}`, { cause: err });
-  }
 }

@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
-import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentTag } from '../src/mysql/swap.js';
+import { extract, packArchive } from './helpers/archives.js';
 import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
 import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';
@@ -45,17 +41,6 @@ async function leftovers(): Promise<string[]> {
   const [schemas] = await db.query<RowDataPacket[]>("SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_nmtb\\_%'");
   const [tables] = await db.query<RowDataPacket[]>("SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME LIKE '\\_nmtb\\_%'");
   return [...schemas, ...tables].map((r) => String(r.n)).filter((name) => tags.some((tag) => name.startsWith(`_nmtb_r${tag}`) || name.startsWith(`_nmtb_o${tag}`)));
-}
-
-/** Writes a .7z holding the given entries into `dir` under `name`. */
-function packArchive(dir: string, name: string, entries: Record<string, string | Buffer>): void {
-  const work = mkdtempSync(join(tmpdir(), 'pack-'));
-  for (const [entry, content] of Object.entries(entries)) writeFileSync(join(work, entry), content);
-  execFileSync(sevenZipBinary(), ['a', '-t7z', '-mx=1', '-bd', join(dir, name), ...Object.keys(entries)], { cwd: work, stdio: 'ignore' });
-}
-
-function extract(archive: string, entry: string): Buffer {
-  return execFileSync(sevenZipBinary(), ['x', '-so', archive, entry], { maxBuffer: 1 << 30 });
 }
 
 beforeAll(async () => {

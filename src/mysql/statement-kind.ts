@@ -17,7 +17,8 @@ export function statementKind(statement: string): StatementKind {
 const QUOTED = '(?:`[^`]*`|\'[^\']*\'|"[^"]*"|[^\\s@`\'"]+)';
 const TRIGGER = new RegExp(`^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:DEFINER\\s*=\\s*${QUOTED}(?:\\s*@\\s*${QUOTED})?\\s+)?TRIGGER\\b`, 'i');
 
-function leadingWords(statement: string): string {
+/** The statement's first words, upper case, comments dropped and executable comments opened. */
+export function leadingWords(statement: string): string {
   let text = statement.slice(0, 2048);
   for (let previous = ''; previous !== text; ) {
     previous = text;

@@ -1,0 +1,286 @@
+/**
+ * Replays one table's dump, statement by statement, into the scratch schema, the way the fastest
+ * loaders do:
+ *
+ * - the table is created with its primary key only and its other indexes are added in ONE
+ *   `ALTER TABLE` after the rows (deferred-indexes.ts); a duplicate in a deferred UNIQUE index
+ *   fails that ALTER, so the restore fails before any swap;
+ * - INSERTs, independent once the table exists, are spread over up to `insertConnections`
+ *   sessions (one in flight each: memory stays bounded). Every other statement keeps its place: it
+ *   waits until the INSERTs before it are done (and committed), and session settings (`SET …`)
+ *   run on every session, so each INSERT runs under the dump's settings;
+ * - `LOCK TABLES` / `UNLOCK TABLES` are skipped when INSERTs run on several sessions (a WRITE lock
+ *   would shut the other sessions out; nobody else uses the scratch schema anyway).
+ *
+ * Triggers, and everything a dump runs after its first trigger, cannot run in the scratch
+ * schema: they are returned (with the session settings run before them) for after the swap.
+ */
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { MysqlSettings } from '../config.js';
+import { PermanentJobError } from '../jobs/job.js';
+import { connect, disconnect, type Connection } from './connection.js';
+import { deferIndexes } from './deferred-indexes.js';
+import { quoteIdentifier } from './sql.js';
+import { leadingWords, statementKind } from './statement-kind.js';
+import { createStatementSplitter } from './statements.js';
+
+/** Statements a dump runs after its first trigger are kept for after the swap: at most this much. */
+const MAX_DEFERRED_BYTES = 16 * 1024 * 1024;
+
+const UNIQUE_CHECKS_ON = 'SET SESSION unique_checks = 1';
+
+export interface TableLoadOptions {
+  /** Sessions that run the table's INSERTs at once (1: all on one session, in order). */
+  insertConnections: number;
+  /** Build secondary indexes after the rows. */
+  deferIndexes: boolean;
+}
+
+export interface TableLoadResult {
+  statements: number;
+  /** Session settings and triggers, to run on the live table after the swap (empty: none). */
+  deferred: string[];
+  /** Indexes built after the rows (for the log). */
+  indexesDeferred: number;
+  /** Sessions that ran INSERTs (for the log). */
+  insertSessions: number;
+}
+
+type Role = 'insert' | 'create-table' | 'lock' | 'ddl' | 'other';
+
+function roleOf(statement: string): Role {
+  const words = leadingWords(statement);
+  if (/^(INSERT|REPLACE)\b/.test(words)) return 'insert';
+  if (/^CREATE TABLE\b/.test(words)) return 'create-table';
+  if (/^(LOCK|UNLOCK) TABLES?\b/.test(words)) return 'lock';
+  if (/^(CREATE|DROP|RENAME|TRUNCATE)\b/.test(words)) return 'ddl';
+  return 'other';
+}
+
+async function run(conn: Connection, statement: string, entry: string): Promise<void> {
+  try {
+    await conn.query(statement);
+  } catch (err) {
+    const e = err as { code?: string; errno?: number; message: string };
+    // The server's message may quote the data; the statement itself is never repeated.
+    throw new Error(`${entry}: the server refused a statement: ${e.code ?? ''} ${e.errno ?? ''} ${e.message.slice(0, 200)}`, { cause: err });
+  }
+}
+
+/** The sessions of one table's load: the main one (DDL, settings, in order) and extra INSERT sessions opened on demand. */
+class LoadSessions {
+  private readonly extras: Connection[] = [];
+  private readonly idle: Connection[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private waiting: (() => void)[] = [];
+  private failure: unknown = null;
+  private opening = 0;
+  /** Every SET run so far, in order: a session opened later replays them. */
+  readonly settings: string[] = [];
+
+  constructor(
+    readonly main: Connection,
+    private readonly mysql: MysqlSettings,
+    private readonly scratch: string,
+    private readonly limit: number,
+    private readonly entry: string,
+  ) {
+    this.idle.push(main);
+  }
+
+  private check(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Starts an INSERT on a free session; resolves once it has one (not when it is done). */
+  async insert(statement: string): Promise<void> {
+    this.check();
+    let conn = this.idle.pop();
+    while (conn === undefined) {
+      if (this.extras.length + this.opening + 1 < this.limit) {
+        this.opening++;
+        try {
+          conn = await this.open();
+        } finally {
+          this.opening--;
+        }
+      } else {
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+        this.check();
+        conn = this.idle.pop();
+      }
+    }
+    const session = conn;
+    const done = run(session, statement, this.entry).then(
+      () => {
+        this.idle.push(session);
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    ).finally(() => {
+      this.inFlight.delete(done);
+      this.waiting.shift()?.();
+    });
+    this.inFlight.add(done);
+  }
+
+  private async open(): Promise<Connection> {
+    const conn = await connect(this.mysql, { rawBytes: true });
+    this.extras.push(conn);
+    await run(conn, `USE ${quoteIdentifier(this.scratch)}`, this.entry);
+    for (const statement of this.settings) await run(conn, statement, this.entry);
+    return conn;
+  }
+
+  /** Waits for every INSERT started so far; the extra sessions commit theirs (a dump may have turned autocommit off). */
+  async barrier(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.check();
+    for (const conn of this.extras) await run(conn, 'COMMIT', this.entry);
+  }
+
+  /** Runs a statement on every open session, in order (after a barrier). */
+  async everywhere(statement: string): Promise<void> {
+    await run(this.main, statement, this.entry);
+    for (const conn of this.extras) await run(conn, statement, this.entry);
+  }
+
+  get count(): number {
+    return 1 + this.extras.length;
+  }
+
+  get parallel(): boolean {
+    return this.limit > 1;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.extras.map((conn) => disconnect(conn)));
+  }
+
+  destroy(): void {
+    for (const conn of [this.main, ...this.extras]) conn.destroy();
+  }
+}
+
+export async function loadTable(
+  mysql: MysqlSettings,
+  scratch: string,
+  entry: string,
+  /** Opens the table's `.sql` (bytes), once the session is up. */
+  source: () => Readable,
+  options: TableLoadOptions,
+  onBytes: (bytes: number) => void,
+  signal?: AbortSignal,
+): Promise<TableLoadResult> {
+  const main = await connect(mysql, { rawBytes: true });
+  const sessions = new LoadSessions(main, mysql, scratch, Math.max(1, options.insertConnections), entry);
+  const deferred: string[] = [];
+  let deferring = false;
+  let deferredBytes = 0;
+  let statements = 0;
+  let indexesDeferred = 0;
+  /** The ALTER still to run, and the session it must run under (that of its CREATE TABLE). */
+  let pendingAlter: { alter: string; session: string[] } | null = null;
+  /** A UNIQUE index is built during the load: its checks must not be off. */
+  let uniqueChecksOn = false;
+
+  const buildIndexes = async () => {
+    if (pendingAlter === null) return;
+    const { alter, session } = pendingAlter;
+    pendingAlter = null;
+    await sessions.barrier();
+    const [rows] = await main.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
+    const now = (rows as Record<string, unknown>[])[0] ?? {};
+    for (const statement of session) await run(main, statement, entry);
+    // A duplicate in a deferred UNIQUE index fails here, before anything is swapped.
+    await run(main, UNIQUE_CHECKS_ON, entry);
+    await run(main, alter, entry);
+    await run(main, `SET SESSION character_set_client = ${String(now.cs)}, collation_connection = ${String(now.co)}, sql_mode = '${String(now.m)}', unique_checks = ${Number(now.u)}`, entry);
+  };
+
+  const handle = async (statement: string): Promise<void> => {
+    const kind = statementKind(statement);
+    if (kind === 'use' || kind === 'database') {
+      throw new PermanentJobError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
+    }
+    if (kind === 'trigger') deferring = true;
+    if (deferring) {
+      deferredBytes += statement.length;
+      if (deferredBytes > MAX_DEFERRED_BYTES) throw new PermanentJobError(`${entry} has more than ${MAX_DEFERRED_BYTES} bytes after its first trigger`);
+      deferred.push(statement);
+      return;
+    }
+    statements++;
+    if (kind === 'set') {
+      sessions.settings.push(statement);
+      if (uniqueChecksOn) sessions.settings.push(UNIQUE_CHECKS_ON);
+      await sessions.barrier();
+      await sessions.everywhere(statement);
+      if (uniqueChecksOn) await sessions.everywhere(UNIQUE_CHECKS_ON);
+      return;
+    }
+    const role = roleOf(statement);
+    if (role === 'insert') {
+      await sessions.insert(statement);
+      return;
+    }
+    if (role === 'lock' && sessions.parallel) return;
+    await sessions.barrier();
+    if (role === 'ddl' || role === 'create-table') await buildIndexes();
+    if (role === 'create-table') {
+      const split = options.deferIndexes ? deferIndexes(statement) : null;
+      await run(main, split?.create ?? statement, entry);
+      if (split) {
+        indexesDeferred += split.count;
+        const [rows] = await main.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m');
+        const at = (rows as Record<string, unknown>[])[0] ?? {};
+        pendingAlter = {
+          alter: split.alter,
+          session: [`SET SESSION character_set_client = ${String(at.cs)}, collation_connection = ${String(at.co)}, sql_mode = '${String(at.m)}'`],
+        };
+      }
+      // Unique indexes built row by row are only checked with unique_checks on.
+      if (!split || split.keepsUnique) {
+        uniqueChecksOn = true;
+        sessions.settings.push(UNIQUE_CHECKS_ON);
+        await sessions.everywhere(UNIQUE_CHECKS_ON);
+      }
+      return;
+    }
+    await run(main, statement, entry);
+  };
+
+  try {
+    await run(main, `USE ${quoteIdentifier(scratch)}`, entry);
+    await pipeline(
+      source(),
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          onBytes(chunk.length);
+          callback(null, chunk);
+        },
+      }),
+      createStatementSplitter({ encoding: 'latin1' }),
+      new Writable({
+        objectMode: true,
+        write(statement: string, _encoding, callback) {
+          handle(statement).then(() => callback(), callback);
+        },
+      }),
+      { signal },
+    );
+    await sessions.barrier();
+    await buildIndexes();
+    // The main session may have sat idle through the INSERTs: a session lost meanwhile fails the load.
+    await run(main, 'DO 0', entry);
+  } catch (err) {
+    sessions.destroy();
+    throw err;
+  }
+  const insertSessions = sessions.count;
+  await sessions.close();
+  await disconnect(main);
+  return { statements, deferred: deferred.length > 0 ? [...sessions.settings, ...deferred] : [], indexesDeferred, insertSessions };
+}
