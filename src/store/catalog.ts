@@ -50,7 +50,8 @@ export function tablesOf(name: string, inspection: Inspection): { ok: true; tabl
 }
 
 /**
- * One view of the archives in the backup directory and in the Object Store bucket. Reading a
+ * One view of the archives in the backup directory and in the Object Store bucket (as the
+ * bucket's long-lived watch knows it: no request creates a consumer). Reading a
  * whole archive (a CRC test, a SHA-256) is slow, so each result is kept for as long as the local
  * file keeps its size, modification time and inode, or the object its digest.
  */
@@ -84,7 +85,7 @@ export class Catalog {
   }
 
   async find(name: ArchiveName): Promise<CatalogEntry | null> {
-    const [local, object] = await Promise.all([this.dir.stat(name), this.bucket.info(name)]);
+    const [local, object] = await Promise.all([this.dir.stat(name), this.bucket.lookup(name)]);
     if (!local && !object) return null;
     const entry = entryOf(local ?? undefined, object ?? undefined);
     await this.checkCopies(entry);
@@ -93,7 +94,7 @@ export class Catalog {
 
   /** Whether either place holds the name (a new backup must not take it). */
   async has(name: ArchiveName): Promise<boolean> {
-    return (await this.dir.has(name)) || (await this.bucket.info(name)) !== null;
+    return (await this.dir.has(name)) || (await this.bucket.lookup(name)) !== null;
   }
 
   /**

@@ -5,6 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, StorageType, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { checkArchiveName, type ArchiveName } from '../names.js';
 import type { Logger } from '../log.js';
 import { retryWithBackoff } from '../retry.js';
@@ -43,6 +44,7 @@ export interface BucketSettings {
   bucket: string;
   replicas: number;
   description?: string;
+  watch?: { firstSyncMs: number };
 }
 
 /** The Object Store writes `SHA-256=` + base64url WITH padding. */
@@ -63,6 +65,12 @@ const GET_STALL_MS = 10_000;
 const RETRY_FOR_MS = 60_000;
 /** Listings and infos answer requests: they give up sooner. */
 const RETRY_LOOKUP_FOR_MS = 5_000;
+/** How long opening the bucket waits for the watch to read the bucket's history. */
+const FIRST_SYNC_MS = 10_000;
+const WATCH_FIRST_DELAY_MS = 250;
+/** How long a listing waits for the watch to catch up with the bucket's newest entry. */
+const CATCH_UP_MS = 500;
+const WATCH_MAX_DELAY_MS = 10_000;
 
 /**
  * The archives' bucket in the NATS Object Store: every finished `.7z` under its file name,
@@ -73,8 +81,18 @@ const RETRY_LOOKUP_FOR_MS = 5_000;
  * with backoff (a get also when it stalls).
  */
 export class ArchiveBucket {
+  /** The bucket as the long-lived watch last reported it; null until its history is read once. */
+  private view: Map<string, StoredArchive> | null = null;
+  private watcher: { stop(): void } | null = null;
+  private closed = false;
+  /** Per object name, the last metadata entry the watch applied (`<nuid>:<deleted>`). */
+  private readonly seen = new Map<string, string>();
+  private readonly onApplied = new Set<() => void>();
+
   private constructor(
     private readonly os: ObjectStore,
+    /** For the catch-up check only: its requests give up after CATCH_UP_MS. */
+    private readonly jsm: JetStreamManager,
     readonly name: string,
     private readonly log: Logger,
   ) {}
@@ -90,12 +108,132 @@ export class ArchiveBucket {
     if (status.replicas !== settings.replicas) {
       log.warn({ bucket: settings.bucket, replicas: status.replicas, wanted: settings.replicas }, 'the archive bucket exists with another replica count; leaving it as it is');
     }
-    return new ArchiveBucket(os, settings.bucket, log);
+    const bucket = new ArchiveBucket(os, await jetstreamManager(nc, { timeout: CATCH_UP_MS }), settings.bucket, log);
+    await bucket.follow(settings.watch?.firstSyncMs ?? FIRST_SYNC_MS);
+    return bucket;
   }
 
+  /**
+   * Every archive object. From the long-lived watch once it has read the bucket's history, so a
+   * listing is no round trip to the server (and works while a cluster node is down); before that
+   * (the watch could not be set up yet), a one-off list().
+   */
   async list(): Promise<StoredArchive[]> {
+    if (this.view) {
+      await this.caughtUp();
+      return [...this.view.values()];
+    }
     const infos = await retrying('listing the archive bucket', this.log, () => this.os.list(), RETRY_LOOKUP_FOR_MS);
     return infos.map(toStored).filter((s): s is StoredArchive => s !== null);
+  }
+
+  /** The object as the watch knows it (no round trip); info() before the watch has synced. */
+  async lookup(name: ArchiveName): Promise<StoredArchive | null> {
+    if (!this.view) return this.info(name);
+    if (!this.view.has(name)) await this.caughtUp();
+    return this.view.get(name) ?? null;
+  }
+
+  /**
+   * Waits (briefly) until the watch has applied the bucket's newest metadata entry, so an archive
+   * another instance stored just before the request is listed: one message get, no consumer.
+   * Gives up quietly (the view as it is) when that get fails or the watch lags, as while a
+   * cluster node is down.
+   */
+  private async caughtUp(): Promise<void> {
+    let last: { name: string; key: string } | null;
+    try {
+      const msg = await this.jsm.streams.getMessage(`OBJ_${this.name}`, { last_by_subj: `$O.${this.name}.M.>` });
+      if (!msg) return;
+      const info = msg.json<ObjectInfo>();
+      last = { name: info.name, key: entryKey(info) };
+    } catch {
+      return;
+    }
+    if (this.seen.get(last.name) === last.key) return;
+    await new Promise<void>((done) => {
+      const check = () => {
+        if (this.seen.get(last.name) !== last.key) return;
+        finish();
+      };
+      const timer = setTimeout(() => finish(), CATCH_UP_MS);
+      const finish = () => {
+        clearTimeout(timer);
+        this.onApplied.delete(check);
+        done();
+      };
+      this.onApplied.add(check);
+    });
+  }
+
+  /** Whether listings come from the watch (false while it has not read the bucket once). */
+  get watching(): boolean {
+    return this.view !== null;
+  }
+
+  /** Stops the watch (the connection's close ends it too). */
+  close(): void {
+    this.closed = true;
+    this.watcher?.stop();
+  }
+
+  /**
+   * Keeps `view` current: one watch of the bucket's metadata (an ordered push consumer, which
+   * re-creates itself after a gap). When the watch ends (its consumer lost for good, the
+   * connection closed), a new one reads the history again, with backoff, while the old view
+   * keeps answering. Resolves once the first history is read, or after `firstSyncMs` anyway.
+   */
+  private follow(firstSyncMs: number): Promise<void> {
+    return new Promise((firstSynced) => {
+      const giveUp = setTimeout(() => {
+        this.log.warn({ bucket: this.name, waitedMs: firstSyncMs }, 'the archive bucket watch has not read the bucket yet; listing it per request until it has');
+        firstSynced();
+      }, firstSyncMs);
+      const synced = () => {
+        clearTimeout(giveUp);
+        firstSynced();
+      };
+      void (async () => {
+        let delayMs = WATCH_FIRST_DELAY_MS;
+        while (!this.closed) {
+          const started = Date.now();
+          try {
+            await this.watchOnce(synced);
+          } catch (err) {
+            this.log.warn({ err: (err as Error).message, bucket: this.name }, 'the archive bucket watch failed');
+          }
+          if (this.closed) break;
+          if (Date.now() - started > WATCH_MAX_DELAY_MS) delayMs = WATCH_FIRST_DELAY_MS;
+          this.log.info({ bucket: this.name, retryInMs: delayMs }, 'watching the archive bucket again');
+          await new Promise((r) => setTimeout(r, delayMs).unref());
+          delayMs = Math.min(delayMs * 2, WATCH_MAX_DELAY_MS);
+        }
+        synced();
+      })();
+    });
+  }
+
+  private async watchOnce(synced: () => void): Promise<void> {
+    const iter = await this.os.watch({ includeHistory: true });
+    this.watcher = iter;
+    const fresh = new Map<string, StoredArchive>();
+    let live = false;
+    const goLive = () => {
+      live = true;
+      this.view = fresh;
+      synced();
+    };
+    // The history's length, from the consumer the watch made (not exposed: an empty bucket sends nothing).
+    const consumer = (iter as unknown as { _data?: { info(cached: boolean): Promise<{ num_pending: number }> } })._data;
+    const pending = await consumer?.info(true).then((i) => i.num_pending).catch(() => null);
+    if (pending === 0) goLive();
+    for await (const info of iter) {
+      const target = live ? (this.view as Map<string, StoredArchive>) : fresh;
+      applyTo(target, info);
+      this.seen.set(info.name, entryKey(info));
+      if (!live && info.isUpdate) goLive();
+      if (live) for (const check of [...this.onApplied]) check();
+    }
   }
 
   async info(name: ArchiveName): Promise<StoredArchive | null> {
@@ -116,6 +254,8 @@ export class ArchiveBucket {
       if (!stored || stored.sha256 !== metadata.sha256) {
         throw new Error(`the object ${name} has digest ${info.digest}, the file ${objectDigestOf(metadata.sha256)}`);
       }
+      // This process's own listings show it at once; the watch confirms it a moment later.
+      this.view?.set(name, stored);
       return stored;
     });
   }
@@ -163,6 +303,7 @@ export class ArchiveBucket {
     if (!isPortableObjectName(name)) return;
     await retrying(`deleting ${name} from the archive bucket`, this.log, async () => {
       if (await this.os.info(name)) await this.os.delete(name);
+      this.view?.delete(name);
     });
   }
 }
@@ -174,6 +315,17 @@ export class ArchiveBucket {
  */
 function isPortableObjectName(name: string): boolean {
   return /^[\x20-\x7e]+$/.test(name);
+}
+
+function entryKey(info: Pick<ObjectInfo, 'nuid' | 'deleted'>): string {
+  return `${info.nuid}:${info.deleted === true}`;
+}
+
+/** One watch entry: an object put (or replaced) or deleted. */
+function applyTo(view: Map<string, StoredArchive>, info: ObjectInfo): void {
+  const stored = toStored(info);
+  if (stored) view.set(stored.name, stored);
+  else view.delete(info.name);
 }
 
 function toStored(info: ObjectInfo): StoredArchive | null {
