@@ -7,7 +7,10 @@ export function isFinished(state: JobState): boolean {
 }
 
 /** How far a job is, 0..1: by bytes when their total is known (restore), else by rows (the server's estimate), else by tables. */
-export function fractionDone(progress: JobProgress | undefined): number {
+export function fractionDone(state: JobState): number {
+  // A done job is done, whatever the server's row estimate said the total was.
+  if (state.status === 'done') return 1;
+  const { progress } = state;
   if (!progress) return 0;
   const ratio = (done: number, total: number) => Math.min(1, done / total);
   if (progress.bytesTotal > 0) return ratio(progress.bytesDone, progress.bytesTotal);

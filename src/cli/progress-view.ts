@@ -47,7 +47,7 @@ class BarView implements ProgressView {
   }
 
   update(state: JobState): void {
-    const fraction = fractionDone(state.progress);
+    const fraction = fractionDone(state);
     const payload = { kind: state.kind, status: state.status.padEnd(7), ...describeProgress(state.progress), timeLeft: this.eta.estimate(state.status === 'running' ? fraction : null) };
     const value = Math.round(fraction * SCALE);
     if (!this.started) {
@@ -99,7 +99,7 @@ export function progressLine(state: JobState): string {
   const parts = [`${state.kind} ${state.id}: ${state.status}`];
   if (state.progress) {
     const { tables, rows, bytes } = describeProgress(state.progress);
-    parts.push(`tables ${tables}`, `rows ${rows}`, bytes, `${Math.floor(fractionDone(state.progress) * 100)}%`);
+    parts.push(`tables ${tables}`, `rows ${rows}`, bytes, `${Math.floor(fractionDone(state) * 100)}%`);
   }
   if (state.reason && state.status !== 'done') parts.push(`reason: ${state.reason}`);
   return parts.join(', ');
