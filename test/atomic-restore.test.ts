@@ -124,8 +124,10 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     const reply = await request(nc, `${service.prefix}.restore`, `archive=${archivePath.split('/').pop()!};tables=${BIG}`);
     const id = reply.headers['Backup-Job-Id']!;
     let killed = 0;
+    // This job's own scratch schema: a session of the job before may still be closing.
+    const scratch = `_nmtb_r${deploymentTag(`backup_jobs|${service.prefix}|test`)}_${id.replace(/-/g, '')}`;
     for (let i = 0; i < 600 && killed === 0; i++) {
-      const [rows] = await db.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB LIKE '\\_nmtb\\_r%'");
+      const [rows] = await db.query<RowDataPacket[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ?', [scratch]);
       for (const row of rows) {
         await db.query(`KILL CONNECTION ${Number(row.ID)}`).catch(() => undefined);
         killed++;
