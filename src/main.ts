@@ -84,7 +84,8 @@ async function run(config: Config, log: Logger): Promise<void> {
     maxDeliver: config.jobMaxDeliver,
   }, declarationSettings(config));
   const bucket = await ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log);
-  const catalog = new Catalog(dir, bucket, log);
+  const catalog = new Catalog(dir, bucket, log, queue.states.kv);
+  catalog.startBackgroundTests();
   const pins = new ArchivePins(queue.states.kv);
   const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');
   const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);

@@ -6,6 +6,8 @@ import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import { compareArchives, fileDigest, type BackupDir, type LocalArchive } from './local.js';
 import type { ArchiveBucket, StoredArchive } from './objects.js';
+import { localKey, Verdicts } from './verdicts.js';
+import type { KV } from '@nats-io/kv';
 
 /** Where an archive is: the backup directory, the Object Store bucket, or both. */
 export type Place = 'local' | 'object' | 'both';
@@ -38,6 +40,14 @@ export class ArchiveUnavailable extends Error {
 }
 
 const CACHE_LIMIT = 256;
+/**
+ * An untested local archive up to this size is CRC-tested within the request (about 30 ms): the
+ * seed's `bad` for corrupt data holds there at once. A larger one is answered from its header
+ * listing (7-Zip checks the header's CRC) and its data tested in the background.
+ */
+const INLINE_TEST_MAX_BYTES = 1024 * 1024;
+/** The start-up pass over untested archives waits this long, leaving the first requests the CPU. */
+const BACKGROUND_PASS_DELAY_MS = 10_000;
 
 /** The table entries of a tested archive, in its own order, or why it is not a backup. */
 export function tablesOf(name: string, inspection: Inspection): { ok: true; tables: string[] } | { ok: false; reason: string } {
@@ -56,7 +66,10 @@ export function tablesOf(name: string, inspection: Inspection): { ok: true; tabl
  * file keeps its size, modification time and inode, or the object its digest.
  */
 export class Catalog {
-  private readonly localInspections = new BoundedCache<Inspection>();
+  /** Each local archive's tested verdict, kept across restarts (in the job-state bucket). */
+  readonly verdicts: Verdicts;
+  private backgroundTests: Promise<void> = Promise.resolve();
+  private readonly queuedTests = new Set<string>();
   private readonly localListings = new BoundedCache<Inspection>();
   private readonly localDigests = new BoundedCache<string>();
   private readonly objectTables = new BoundedCache<Description>();
@@ -65,7 +78,10 @@ export class Catalog {
     readonly dir: BackupDir,
     readonly bucket: ArchiveBucket,
     private readonly log: Logger,
-  ) {}
+    verdictStore?: KV,
+  ) {
+    this.verdicts = new Verdicts(dir.root, verdictStore);
+  }
 
   /** Oldest first, each name once. Fast: compares sizes only, not digests. */
   async list(): Promise<CatalogEntry[]> {
@@ -98,7 +114,9 @@ export class Catalog {
   }
 
   /**
-   * The tables an archive holds. A local copy is CRC-tested. An archive only in the bucket is
+   * The tables an archive holds. A local copy is answered from its kept verdict; an untested one
+   * is tested at once when small, else answered from its header listing and tested in the
+   * background (a restore job's extraction checks every CRC it reads). An archive only in the bucket is
    * described by the table list the service stored with it; one without (put there by hand) is
    * fetched to a temporary file, checked and tested.
    */
@@ -107,7 +125,7 @@ export class Catalog {
     if (!entry) return { ok: false, code: 404, reason: `archive ${name} not found` };
     if (entry.conflict) return { ok: false, code: 409, reason: entry.conflict };
     if (entry.local) {
-      const tables = tablesOf(name, await this.inspectLocal(entry.local));
+      const tables = tablesOf(name, await this.verdictOf(entry.local));
       return tables.ok ? { ...tables, stored: entry.stored } : { ok: false, code: 409, reason: tables.reason };
     }
     const object = entry.object as StoredArchive;
@@ -167,16 +185,36 @@ export class Catalog {
     return readManifest(this.dir.pathOf(entry.name));
   }
 
-  /** A backup that just published `name` knows its digest: no need to read the file again. */
+  /**
+   * A backup that just published `name` knows its digest (no need to read the file again) and
+   * that it passed its test as written: that is its verdict.
+   */
   async remember(name: ArchiveName, sha256: string): Promise<void> {
     const local = await this.dir.stat(name);
-    if (local) this.localDigests.set(localKey(local), sha256);
+    if (!local) return;
+    this.localDigests.set(localKey(local), sha256);
+    const listing = await this.listLocal(local);
+    if (listing.ok) this.verdicts.set(local, listing, 'written', (err) => this.log.warn({ err, archive: name }, 'could not keep the verdict of a new archive'));
   }
 
   /** Removes the archive from both places. */
   async remove(name: ArchiveName): Promise<void> {
     await this.dir.remove(name);
+    this.verdicts.forget(name);
     await this.bucket.delete(name);
+  }
+
+  /**
+   * Tests, one after another in the background, every local archive without a kept verdict
+   * (archives from before verdicts were kept, copied in by hand), after a short delay.
+   */
+  startBackgroundTests(delayMs = BACKGROUND_PASS_DELAY_MS): void {
+    setTimeout(() => {
+      void this.dir.list().then(
+        (locals) => locals.forEach((local) => this.testLater(local)),
+        (err: unknown) => this.log.warn({ err }, 'could not list the backup directory for the background tests'),
+      );
+    }, delayMs).unref();
   }
 
   private async fetch(object: StoredArchive, tempPath: string): Promise<string> {
@@ -204,13 +242,40 @@ export class Catalog {
     return listing;
   }
 
-  private async inspectLocal(local: LocalArchive): Promise<Inspection> {
-    const key = localKey(local);
-    const cached = this.localInspections.get(local.name);
-    if (cached && this.localInspections.keyOf(local.name) === key) return cached;
+  private async verdictOf(local: LocalArchive): Promise<Inspection> {
+    const known = await this.verdicts.get(local);
+    if (known) return known;
+    if (local.size <= INLINE_TEST_MAX_BYTES) return this.testLocal(local);
+    const listing = await this.listLocal(local);
+    if (listing.ok) this.testLater(local);
+    return listing;
+  }
+
+  private async testLocal(local: LocalArchive): Promise<Inspection> {
     const inspection = await inspectArchive(this.dir.pathOf(local.name));
-    this.localInspections.set(local.name, inspection, key);
+    this.verdicts.set(local, inspection, 'tested', (err) => this.log.warn({ err, archive: local.name }, 'could not keep an archive\'s verdict'));
     return inspection;
+  }
+
+  /** Queues a whole-archive test of a local archive not yet tested (one test runs at a time). */
+  private testLater(local: LocalArchive): void {
+    if (this.queuedTests.has(local.name)) return;
+    this.queuedTests.add(local.name);
+    this.backgroundTests = this.backgroundTests.then(async () => {
+      try {
+        const current = await this.dir.stat(local.name);
+        if (!current || (await this.verdicts.get(current))) return;
+        const started = Date.now();
+        const inspection = await this.testLocal(current);
+        const log = { archive: local.name, size: current.size, ms: Date.now() - started };
+        if (inspection.ok) this.log.info(log, 'archive tested in the background');
+        else this.log.warn({ ...log, reason: inspection.reason }, 'archive failed its background test: it is answered bad from now on');
+      } catch (err) {
+        this.log.warn({ err, archive: local.name }, 'background test of an archive failed to run');
+      } finally {
+        this.queuedTests.delete(local.name);
+      }
+    });
   }
 
   private async localDigest(local: LocalArchive): Promise<string> {
@@ -246,10 +311,6 @@ function conflictOf(name: string, local: string, object: string): string {
 
 function sortable(entry: CatalogEntry): { name: ArchiveName; size: number; mtimeMs: number } {
   return { name: entry.name, size: entry.size, mtimeMs: entry.local?.mtimeMs ?? Date.parse(entry.created) };
-}
-
-function localKey(local: LocalArchive): string {
-  return `${local.name}:${local.size}:${local.mtimeMs}:${local.ino}`;
 }
 
 /** A small insertion-ordered cache that forgets the oldest entry beyond CACHE_LIMIT. */
