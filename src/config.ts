@@ -140,7 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
     sevenZipLevel: integer('SEVENZIP_LEVEL', 1, 0, 9),
     dumpParallelism: integer('DUMP_PARALLELISM', 2, 1, 64),
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),
-    restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 2, 1, 16),
+    restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 1, 1, 16),
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',
     maxParallelJobs: integer('MAX_PARALLEL_JOBS', 2, 1, 64),
     jobAckWaitMs: integer('JOB_ACK_WAIT_SECONDS', 30, 5, 3600) * 1000,

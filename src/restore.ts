@@ -12,7 +12,7 @@ import { entryNameOf, type TableName } from './names.js';
 export interface RestoreSettings {
   mysql: MysqlSettings;
   restoreParallelism: number;
-  /** Sessions one table's INSERTs are spread over (default 2). */
+  /** Sessions one table's INSERTs are spread over (default 1: on 2 cores more only competed; see the README). */
   insertConnections?: number;
   /** Secondary indexes built after the rows (default on). */
   deferIndexes?: boolean;
@@ -69,7 +69,7 @@ export async function restoreTables(
           swap.names.scratch,
           entryNameOf(table),
           () => extractEntry(path, entryNameOf(table)),
-          { insertConnections: settings.insertConnections ?? 2, deferIndexes: settings.deferIndexes ?? true },
+          { insertConnections: settings.insertConnections ?? 1, deferIndexes: settings.deferIndexes ?? true },
           (bytes) => (progress.bytesDone += bytes),
           loadSignal,
         );
