@@ -2,7 +2,7 @@ import { headers as natsHeaders, type Msg } from '@nats-io/transport-node';
 import { pyJson } from './pyjson.js';
 import type { RequestParts } from './request.js';
 
-export type ErrorCode = 400 | 403 | 404 | 409 | 500 | 503;
+export type ErrorCode = 400 | 403 | 404 | 409 | 413 | 500 | 503;
 
 export function requestParts(msg: Msg): RequestParts {
   let body: string;

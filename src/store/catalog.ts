@@ -93,9 +93,12 @@ export class Catalog {
     return entries.sort((a, b) => compareArchives(sortable(a), sortable(b)));
   }
 
-  /** Like list(), and every name held in both places is checked byte for byte (by SHA-256). */
-  async details(): Promise<CatalogEntry[]> {
-    const entries = await this.list();
+  /**
+   * Like list(), and every name held in both places is checked byte for byte (by SHA-256); with
+   * `from`/`count`, only that slice of the list is returned (and checked).
+   */
+  async details(from = 0, count = Infinity): Promise<CatalogEntry[]> {
+    const entries = (await this.list()).slice(from, from + count);
     for (const entry of entries) await this.checkCopies(entry);
     return entries;
   }
