@@ -51,7 +51,8 @@ type Role = 'insert' | 'create-table' | 'lock' | 'ddl' | 'other';
 
 function roleOf(statement: string): Role {
   const words = leadingWords(statement);
-  if (/^(INSERT|REPLACE)\b/.test(words)) return 'insert';
+  // REPLACE and INSERT IGNORE depend on the order of rows that clash: they stay in order.
+  if (/^INSERT\b/.test(words) && !/^INSERT\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY)\s+)?IGNORE\b/.test(words)) return 'insert';
   if (/^CREATE TABLE\b/.test(words)) return 'create-table';
   if (/^(LOCK|UNLOCK) TABLES?\b/.test(words)) return 'lock';
   if (/^(CREATE|DROP|RENAME|TRUNCATE)\b/.test(words)) return 'ddl';
