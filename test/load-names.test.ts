@@ -77,4 +77,26 @@ describe('same-second names under load', () => {
     for (let i = 0; i < 50 && served(first) + served(second) < IN_FLIGHT; i++) await new Promise((r) => setTimeout(r, 100));
     expect(served(first) + served(second)).toBe(IN_FLIGHT);
   }, 120_000);
+
+  it(`answers ${IN_FLIGHT} listbackups and archive requests in flight, none failing`, async () => {
+    // The backups queued above are being made meanwhile (two cores): the figures are pessimistic.
+    let archive: string | undefined;
+    for (let i = 0; i < 300 && !archive; i++) {
+      archive = Object.values(JSON.parse((await request(nc, `${first.prefix}.listbackups`, 'listfiles')).body) as Record<string, string>)[0];
+      if (!archive) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(archive).toBeDefined();
+    for (const [subject, body] of [['listbackups', 'listfiles'], ['archive', `archivename=${archive}`]] as const) {
+      const replies = await Promise.all(
+        Array.from({ length: IN_FLIGHT }, async () => {
+          const t0 = performance.now();
+          const reply = await request(nc, `${first.prefix}.${subject}`, body);
+          return { ms: performance.now() - t0, reply };
+        }),
+      );
+      const ms = replies.map((r) => r.ms).sort((a, b) => a - b);
+      console.log(`${subject} x${IN_FLIGHT} in flight on 2 instances: p50 ${ms[49]!.toFixed(0)} ms, p99 ${ms[98]!.toFixed(0)} ms`);
+      for (const { reply } of replies) expect(reply.headers['Nats-Service-Error'], subject).toBeUndefined();
+    }
+  }, 120_000);
 });

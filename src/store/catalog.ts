@@ -70,6 +70,7 @@ export class Catalog {
   readonly verdicts: Verdicts;
   private backgroundTests: Promise<void> = Promise.resolve();
   private readonly queuedTests = new Set<string>();
+  private readonly underway = new Map<string, Promise<unknown>>();
   private readonly localListings = new BoundedCache<Inspection>();
   private readonly localDigests = new BoundedCache<string>();
   private readonly objectTables = new BoundedCache<Description>();
@@ -236,7 +237,20 @@ export class Catalog {
     }
   }
 
-  private async listLocal(local: LocalArchive): Promise<Inspection> {
+  /** Runs `work` once for concurrent callers with the same key: 100 requests, one 7-Zip or hash. */
+  private shared<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const running = this.underway.get(key);
+    if (running) return running as Promise<T>;
+    const started = work().finally(() => this.underway.delete(key));
+    this.underway.set(key, started);
+    return started;
+  }
+
+  private listLocal(local: LocalArchive): Promise<Inspection> {
+    return this.shared(`list:${localKey(local)}`, () => this.listLocalOnce(local));
+  }
+
+  private async listLocalOnce(local: LocalArchive): Promise<Inspection> {
     const key = localKey(local);
     const cached = this.localListings.get(local.name);
     if (cached && this.localListings.keyOf(local.name) === key) return cached;
@@ -245,7 +259,11 @@ export class Catalog {
     return listing;
   }
 
-  private async verdictOf(local: LocalArchive): Promise<Inspection> {
+  private verdictOf(local: LocalArchive): Promise<Inspection> {
+    return this.shared(`verdict:${localKey(local)}`, () => this.verdictOfOnce(local));
+  }
+
+  private async verdictOfOnce(local: LocalArchive): Promise<Inspection> {
     const known = await this.verdicts.get(local);
     if (known) return known;
     if (local.size <= INLINE_TEST_MAX_BYTES) return this.testLocal(local);
@@ -281,7 +299,11 @@ export class Catalog {
     });
   }
 
-  private async localDigest(local: LocalArchive): Promise<string> {
+  private localDigest(local: LocalArchive): Promise<string> {
+    return this.shared(`digest:${localKey(local)}`, () => this.localDigestOnce(local));
+  }
+
+  private async localDigestOnce(local: LocalArchive): Promise<string> {
     const key = localKey(local);
     const cached = this.localDigests.get(key);
     if (cached) return cached;

@@ -47,6 +47,10 @@ function sortKey(archive: Pick<LocalArchive, 'name' | 'mtimeMs'>): { time: numbe
  * a listing never shows half-written work.
  */
 export class BackupDir {
+  /** The last listing and the directory's modification time it was read at. */
+  private listed: { dirMtimeMs: number; archives: LocalArchive[] } | null = null;
+  private listing: Promise<LocalArchive[]> | null = null;
+
   constructor(readonly root: string) {}
 
   async ensure(): Promise<void> {
@@ -74,7 +78,20 @@ export class BackupDir {
     await rm(this.pathOf(name), { force: true });
   }
 
+  /**
+   * The archives, oldest first. Finished archives are never rewritten in place (a new one is
+   * renamed in, an old one removed: both change the directory's mtime), so the last listing is
+   * reused while the directory's mtime stays what it was, unless that mtime is under a second old
+   * (two changes within one timestamp tick must not hide the second). Concurrent calls share one read.
+   */
   async list(): Promise<LocalArchive[]> {
+    const dirMtimeMs = (await stat(this.root)).mtimeMs;
+    if (this.listed?.dirMtimeMs === dirMtimeMs && Date.now() - dirMtimeMs > 1000) return [...this.listed.archives];
+    this.listing ??= this.read(dirMtimeMs).finally(() => (this.listing = null));
+    return [...(await this.listing)];
+  }
+
+  private async read(dirMtimeMs: number): Promise<LocalArchive[]> {
     const archives: LocalArchive[] = [];
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.toLowerCase().endsWith('.7z')) continue;
@@ -87,7 +104,9 @@ export class BackupDir {
         // Removed between readdir and stat.
       }
     }
-    return archives.sort(compareArchives);
+    archives.sort(compareArchives);
+    this.listed = { dirMtimeMs, archives };
+    return archives;
   }
 
   /** Where a job writes its archive before the atomic rename. */
