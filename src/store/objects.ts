@@ -109,6 +109,7 @@ export class ArchiveBucket {
       log.warn({ bucket: settings.bucket, replicas: status.replicas, wanted: settings.replicas }, 'the archive bucket exists with another replica count; leaving it as it is');
     }
     const bucket = new ArchiveBucket(os, await jetstreamManager(nc, { timeout: CATCH_UP_MS }), settings.bucket, log);
+    void nc.closed().then(() => bucket.close());
     await bucket.follow(settings.watch?.firstSyncMs ?? FIRST_SYNC_MS);
     return bucket;
   }
