@@ -78,7 +78,7 @@ afterAll(async () => {
   await retire(nc, ...services);
   await deleteStream(nc, `KV_${env.JOB_STATE_BUCKET}`).catch(() => undefined);
   await nc?.close();
-  await db?.query('DROP TABLE IF EXISTS load_verdict');
+  await db?.query('DROP TABLE IF EXISTS load_verdict, load_big');
   await db?.end();
 });
 
@@ -109,6 +109,18 @@ describe('archive verdicts', () => {
     expect(service!.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('tested in the background'))).toBe(false);
   }, 60_000);
 
+  it('a restore of a large damaged archive not yet tested is accepted and its job fails on the CRC', async () => {
+    const name = '2001-01-01_00-00-03-backup.7z';
+    makeArchive(name, true);
+    const reply = await request(nc, `${service!.prefix}.restore`, `archive=${name};tables=load_big.sql`);
+    expect(reply.body).toBe('{"status": "ok"}');
+    const state = await waitForJob(nc, service!.prefix, reply.headers['Backup-Job-Id']!, undefined, 60_000);
+    console.log(`restore of a damaged untested archive: ${state.status}: ${state.reason}`);
+    expect(state.status).toBe('failed');
+    await service!.waitForLog((l) => l.msg === 'archive failed its background test: it is answered bad from now on' && l.archive === name, 30_000);
+    expect((await request(nc, `${service!.prefix}.restore`, `archive=${name};tables=load_big.sql`)).body).toBe('{"status": "bad"}');
+  }, 90_000);
+
   it('a backup the service makes keeps the verdict of its own test as written', async () => {
     const reply = await request(nc, `${service!.prefix}.makebackup`, 'makebackup=load_verdict');
     const state = await waitForJob(nc, service!.prefix, reply.headers['Backup-Job-Id']!, undefined, 60_000);
@@ -116,6 +128,6 @@ describe('archive verdicts', () => {
     expect(await keptVerdict(state.archive)).toMatchObject({ source: 'written', inspection: { ok: true } });
     expect(readdirSync(env.BACKUP_DIR).filter((f) => f.startsWith('.'))).toEqual([]);
     const listed = Object.values(JSON.parse((await request(nc, `${service!.prefix}.listbackups`, 'listfiles')).body) as Record<string, string>);
-    expect(listed).toEqual([GOOD, CORRUPT, state.archive]);
+    expect(listed).toEqual([GOOD, CORRUPT, '2001-01-01_00-00-03-backup.7z', state.archive]);
   }, 90_000);
 });
