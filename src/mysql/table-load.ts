@@ -21,7 +21,7 @@ import type { MysqlSettings } from '../config.js';
 import { PermanentJobError } from '../jobs/job.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { deferIndexes } from './deferred-indexes.js';
-import { quoteIdentifier } from './sql.js';
+import { quoteIdentifier, quoteString } from './sql.js';
 import { leadingWords, statementKind } from './statement-kind.js';
 import { createStatementSplitter } from './statements.js';
 
@@ -165,6 +165,13 @@ class LoadSessions {
   }
 }
 
+/** A SET that puts the session's character set, collation, sql_mode and unique checks back as they are now. */
+async function sessionNow(conn: Connection): Promise<string> {
+  const [rows] = await conn.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
+  const now = (rows as Record<string, unknown>[])[0] ?? {};
+  return `SET SESSION character_set_client = ${String(now.cs)}, collation_connection = ${String(now.co)}, sql_mode = ${quoteString(String(now.m))}, unique_checks = ${Number(now.u)}`;
+}
+
 export async function loadTable(
   mysql: MysqlSettings,
   scratch: string,
@@ -182,8 +189,8 @@ export async function loadTable(
   let deferredBytes = 0;
   let statements = 0;
   let indexesDeferred = 0;
-  /** The ALTER still to run, and the session it must run under (that of its CREATE TABLE). */
-  let pendingAlter: { alter: string; session: string[] } | null = null;
+  /** The ALTER still to run, and the settings it runs under (those of its CREATE TABLE). */
+  let pendingAlter: { alter: string; session: string } | null = null;
   /** A UNIQUE index is built during the load: its checks must not be off. */
   let uniqueChecksOn = false;
 
@@ -192,13 +199,12 @@ export async function loadTable(
     const { alter, session } = pendingAlter;
     pendingAlter = null;
     await sessions.barrier();
-    const [rows] = await main.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
-    const now = (rows as Record<string, unknown>[])[0] ?? {};
-    for (const statement of session) await run(main, statement, entry);
+    const now = await sessionNow(main);
+    await run(main, session, entry);
     // A duplicate in a deferred UNIQUE index fails here, before anything is swapped.
     await run(main, UNIQUE_CHECKS_ON, entry);
     await run(main, alter, entry);
-    await run(main, `SET SESSION character_set_client = ${String(now.cs)}, collation_connection = ${String(now.co)}, sql_mode = '${String(now.m)}', unique_checks = ${Number(now.u)}`, entry);
+    await run(main, now, entry);
   };
 
   const handle = async (statement: string): Promise<void> => {
@@ -235,12 +241,7 @@ export async function loadTable(
       await run(main, split?.create ?? statement, entry);
       if (split) {
         indexesDeferred += split.count;
-        const [rows] = await main.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m');
-        const at = (rows as Record<string, unknown>[])[0] ?? {};
-        pendingAlter = {
-          alter: split.alter,
-          session: [`SET SESSION character_set_client = ${String(at.cs)}, collation_connection = ${String(at.co)}, sql_mode = '${String(at.m)}'`],
-        };
+        pendingAlter = { alter: split.alter, session: await sessionNow(main) };
       }
       // Unique indexes built row by row are only checked with unique_checks on.
       if (!split || split.keepsUnique) {
