@@ -7,6 +7,7 @@ import { JobQueue } from './jobs/queue.js';
 import { ArchivePins } from './jobs/pins.js';
 import { Worker } from './jobs/worker.js';
 import { createJobHandler, deploymentOf } from './job-handler.js';
+import { SessionPool } from './mysql/session-pool.js';
 import { recoverAbandonedRestores } from './mysql/swap.js';
 import { createLogger, type Logger } from './log.js';
 import { natsConnectOptions } from './nats-options.js';
@@ -100,7 +101,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const handler = createJobHandler({ config, catalog, bucket, pins, retention });
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();
-  const subscriptions = startApi(nc, { config, catalog, queue, pins, log }, {
+  const sessions = new SessionPool(config.mysql);
+  const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, log }, {
     name: PACKAGE_NAME,
     version: PACKAGE_VERSION,
     description: PACKAGE_DESCRIPTION,
@@ -133,6 +135,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     await scheduler.stop();
     for (const sub of subscriptions) sub.unsubscribe();
     await worker.stop(config.shutdownGraceMs);
+    await sessions.close();
     // With the server unreachable a drain never completes: give up after a while and close.
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([

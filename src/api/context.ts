@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { ArchivePins } from '../jobs/pins.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
+import type { SessionPool } from '../mysql/session-pool.js';
 import type { Catalog } from '../store/catalog.js';
 
 /** What the request handlers need; they never do slow work themselves. */
@@ -10,5 +11,7 @@ export interface ApiContext {
   catalog: Catalog;
   queue: JobQueue;
   pins: ArchivePins;
+  /** MySQL sessions for the quick checks a request makes before it is queued. */
+  sessions: SessionPool;
   log: Logger;
 }

@@ -1,5 +1,4 @@
 import type { Msg } from '@nats-io/transport-node';
-import { withConnection } from '../mysql/connection.js';
 import { missingTables } from '../mysql/catalog.js';
 import type { ApiContext } from './context.js';
 import { replyBad, replyOk, requestParts } from './reply.js';
@@ -13,7 +12,7 @@ export async function handleMakeBackup(msg: Msg, ctx: ApiContext): Promise<void>
   const tables = parsed.value;
   let missing;
   try {
-    missing = await withConnection(ctx.config.mysql, (conn) => missingTables(conn, tables));
+    missing = await ctx.sessions.use((conn) => missingTables(conn, tables));
   } catch (err) {
     ctx.log.error({ err }, 'makebackup: cannot reach MySQL');
     return replyBad(msg, BAD, 503, `MySQL is unavailable: ${(err as Error).message}`);

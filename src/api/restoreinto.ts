@@ -1,6 +1,5 @@
 import type { Msg } from '@nats-io/transport-node';
 import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
-import { withConnection } from '../mysql/connection.js';
 import { checkTargetDatabase } from '../mysql/target-database.js';
 import type { ApiContext } from './context.js';
 import { replyBad, requestParts } from './reply.js';
@@ -22,7 +21,7 @@ export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void
   if (database !== undefined) {
     let check;
     try {
-      check = await withConnection(ctx.config.mysql, (conn) => checkTargetDatabase(conn, database));
+      check = await ctx.sessions.use((conn) => checkTargetDatabase(conn, database));
     } catch (err) {
       ctx.log.error({ err }, 'restoreinto: cannot reach MySQL');
       return replyBad(msg, BAD, 503, `MySQL is unavailable: ${(err as Error).message}`);

@@ -37,8 +37,9 @@ export async function sslOptions(tls: MysqlTls | undefined): Promise<mysql.SslOp
   return ssl;
 }
 
-export async function connect(settings: MysqlSettings, options: ConnectOptions = {}): Promise<Connection> {
-  const conn = await mysql.createConnection({
+/** The driver's options for a session of the service (a single connection or a pool's). */
+export async function connectionOptions(settings: MysqlSettings, options: ConnectOptions = {}): Promise<mysql.ConnectionOptions> {
+  return {
     ssl: await sslOptions(settings.tls),
     host: settings.host,
     port: settings.port,
@@ -56,7 +57,11 @@ export async function connect(settings: MysqlSettings, options: ConnectOptions =
     multipleStatements: false,
     typeCast: options.typeCast ?? true,
     connectTimeout: 10_000,
-  });
+  };
+}
+
+export async function connect(settings: MysqlSettings, options: ConnectOptions = {}): Promise<Connection> {
+  const conn = await mysql.createConnection(await connectionOptions(settings, options));
   try {
     await conn.query("SET NAMES utf8mb4, time_zone = '+00:00'");
   } catch (err) {
@@ -72,14 +77,5 @@ export async function disconnect(conn: Connection): Promise<void> {
     await conn.end();
   } catch {
     conn.destroy();
-  }
-}
-
-export async function withConnection<T>(settings: MysqlSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = await connect(settings);
-  try {
-    return await work(conn);
-  } finally {
-    await disconnect(conn);
   }
 }
