@@ -243,8 +243,9 @@ export async function loadTable(
         indexesDeferred += split.count;
         pendingAlter = { alter: split.alter, session: await sessionNow(main) };
       }
-      // Unique indexes built row by row are only checked with unique_checks on.
-      if (!split || split.keepsUnique) {
+      // A UNIQUE index built row by row is only checked with unique_checks on (which, on MariaDB,
+      // also turns off its bulk load into an empty table: so only where a UNIQUE is loaded that way).
+      if (split ? split.keepsUnique : /\bUNIQUE\b/i.test(statement)) {
         uniqueChecksOn = true;
         sessions.settings.push(UNIQUE_CHECKS_ON);
         await sessions.everywhere(UNIQUE_CHECKS_ON);
