@@ -44,7 +44,12 @@ export function startApi(nc: NatsConnection, ctx: ApiContext, identity: MicroIde
         handler(msg, ctx)
           .catch((cause: unknown) => {
             ctx.log.error({ err: cause, subject }, 'request failed');
-            if (msg.reply) replyBad(msg, failureBody, 500, `internal error: ${(cause as Error).message}`);
+            try {
+              if (msg.reply) replyBad(msg, failureBody, 500, `internal error: ${(cause as Error).message}`);
+            } catch (replyError) {
+              // Not even the failure reply could be sent (the connection closing): never an unhandled rejection.
+              ctx.log.error({ err: replyError, subject }, 'could not answer a failed request');
+            }
           })
           .finally(() => stats.record(process.hrtime.bigint() - started, error));
       },
