@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentTag } from '../src/mysql/swap.js';
 import { extract, packArchive } from './helpers/archives.js';
 import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
-import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
-import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';
+import { natsConnect, request, waitForJob } from './helpers/nats.js';
+import { backupDone, isolatedEnv, restoreEnded, retire, startService, type RunningService } from './helpers/service.js';
 
 const BIG = 'at_big';
 const PARENT = 'at_parent';
@@ -19,20 +19,6 @@ async function start(env: Record<string, string> = {}): Promise<RunningService> 
   const service = await startService({ JOB_MAX_DELIVER: '1', ...env });
   started.push(service);
   return service;
-}
-
-async function backup(service: RunningService, tables: string): Promise<string> {
-  const reply = await request(nc, `${service.prefix}.makebackup`, `makebackup=${tables}`);
-  const path = (JSON.parse(reply.body) as { futurefilename: string }).futurefilename;
-  const state = await waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
-  expect(state.status, state.reason).toBe('done');
-  return path;
-}
-
-async function restore(service: RunningService, archive: string, tables: string): Promise<JobStateReply> {
-  const reply = await request(nc, `${service.prefix}.restore`, `archive=${archive};tables=${tables}`);
-  expect(reply.body, reply.headers['Nats-Service-Error']).toBe('{"status": "ok"}');
-  return waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
 }
 
 /** Scratch schemas and set-aside tables that this file's services left behind (other deployments' are theirs). */
@@ -74,7 +60,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
 
   beforeAll(async () => {
     service = await start();
-    archivePath = await backup(service, BIG);
+    archivePath = await backupDone(nc, service, BIG);
     // The live table moves on after the backup: a restore would change it.
     await db.query(`DELETE FROM ${BIG} WHERE id % 10 = 0`);
     liveChecksum = await checksum(db, BIG);
@@ -86,7 +72,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     const broken = `${sql.slice(0, lastInsert)}INSERT INTO ${BIG} VALUES (1, 'duplicate key, late in the file');\n${sql.slice(lastInsert)}`;
     packArchive(service.backupDir, '2000-01-01_00-00-01-backup.7z', { [`${BIG}.sql`]: Buffer.from(broken, 'latin1') });
 
-    const state = await restore(service, '2000-01-01_00-00-01-backup.7z', BIG);
+    const state = await restoreEnded(nc, service, '2000-01-01_00-00-01-backup.7z', BIG);
     expect(state.status).toBe('failed');
     expect(state.reason).toMatch(/Duplicate entry/);
     expect(await checksum(db, BIG)).toBe(liveChecksum);
@@ -98,7 +84,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     const bad = "DROP TABLE IF EXISTS at_other;\nCREATE TABLE at_other (id INT PRIMARY KEY);\nINSERT INTO at_other VALUES (1), (1);\n";
     packArchive(service.backupDir, '2000-01-01_00-00-03-backup.7z', { [`${BIG}.sql`]: good, 'at_other.sql': bad });
 
-    const state = await restore(service, '2000-01-01_00-00-03-backup.7z', `${BIG},at_other`);
+    const state = await restoreEnded(nc, service, '2000-01-01_00-00-03-backup.7z', `${BIG},at_other`);
     expect(state.status).toBe('failed');
     expect(state.reason).toMatch(/at_other\.sql: .*Duplicate entry/);
     expect(await checksum(db, BIG)).toBe(liveChecksum);
@@ -113,7 +99,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     manifest.tables[BIG]!.rows += 1;
     packArchive(service.backupDir, '2000-01-01_00-00-02-backup.7z', { [`${BIG}.sql`]: sql, 'manifest.json': JSON.stringify(manifest) });
 
-    const state = await restore(service, '2000-01-01_00-00-02-backup.7z', BIG);
+    const state = await restoreEnded(nc, service, '2000-01-01_00-00-02-backup.7z', BIG);
     expect(state.status).toBe('failed');
     expect(state.reason).toMatch(/loaded 300000 rows, the archive's manifest says 300001/);
     expect(await checksum(db, BIG)).toBe(liveChecksum);
@@ -143,7 +129,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
 
   it('and a good restore swaps the archive in', async () => {
     expect(await count(db, BIG)).toBe(270000);
-    const state = await restore(service, archivePath.split('/').pop()!, BIG);
+    const state = await restoreEnded(nc, service, archivePath.split('/').pop()!, BIG);
     expect(state.status, state.reason).toBe('done');
     expect(await count(db, BIG)).toBe(300000);
     expect(await leftovers()).toEqual([]);
@@ -159,13 +145,13 @@ describe('foreign keys and triggers survive the swap', () => {
 
   beforeAll(async () => {
     service = await start();
-    archive = (await backup(service, `${PARENT},${CHILD}`)).split('/').pop()!;
+    archive = (await backupDone(nc, service, `${PARENT},${CHILD}`)).split('/').pop()!;
   });
 
   it('restoring the parent alone keeps the child pointing at it', async () => {
     const original = await parentSum();
     await db.query(`UPDATE ${PARENT} SET name = 'changed'`);
-    const state = await restore(service, archive, PARENT);
+    const state = await restoreEnded(nc, service, archive, PARENT);
     expect(state.status, state.reason).toBe('done');
     expect(await parentSum()).toBe(original);
     expect(await createOf(CHILD)).toMatch(new RegExp(`CONSTRAINT \`at_child_parent\` FOREIGN KEY \\(\`parent_id\`\\) REFERENCES \`${PARENT}\` \\(\`id\`\\) ON DELETE CASCADE`));
@@ -181,7 +167,7 @@ describe('foreign keys and triggers survive the swap', () => {
   it('restoring the child alone points its key at the live parent, not the scratch schema', async () => {
     const original = await childSum();
     await db.query(`DELETE FROM ${CHILD} WHERE id > 250`);
-    const state = await restore(service, archive, CHILD);
+    const state = await restoreEnded(nc, service, archive, CHILD);
     expect(state.status, state.reason).toBe('done');
     expect(await childSum()).toBe(original);
     const create = await createOf(CHILD);
@@ -193,7 +179,7 @@ describe('foreign keys and triggers survive the swap', () => {
   });
 
   it('restoring both at once', async () => {
-    const state = await restore(service, archive, `${CHILD},${PARENT}`);
+    const state = await restoreEnded(nc, service, archive, `${CHILD},${PARENT}`);
     expect(state.status, state.reason).toBe('done');
     expect(await count(db, PARENT)).toBe(50);
     expect(await count(db, CHILD)).toBe(500);
@@ -205,7 +191,7 @@ describe('foreign keys and triggers survive the swap', () => {
 it('a crashed restore is finished by its retry, and an orphaned scratch schema is removed at start', async () => {
   const env = { ...isolatedEnv(), JOB_ACK_WAIT_SECONDS: '5', JOB_MAX_DELIVER: '3' };
   const first = await start(env);
-  const archivePath = await backup(first, BIG);
+  const archivePath = await backupDone(nc, first, BIG);
   await db.query(`DELETE FROM ${BIG} WHERE id % 7 = 0`);
   const reply = await request(nc, `${first.prefix}.restore`, `archive=${archivePath.split('/').pop()!};tables=${BIG}`);
   const id = reply.headers['Backup-Job-Id']!;

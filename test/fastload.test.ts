@@ -3,8 +3,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract, packArchive } from './helpers/archives.js';
 import { checksum, dbConnect, numbers, type Db } from './helpers/db.js';
-import { natsConnect, request, waitForJob, type JobStateReply } from './helpers/nats.js';
-import { retire, startService, type RunningService } from './helpers/service.js';
+import { natsConnect } from './helpers/nats.js';
+import { backupDone, restoreEnded, retire, startService, type RunningService } from './helpers/service.js';
 
 // Restore at speed (deferred indexes, INSERTs over several sessions) must give what a plain load gives.
 const KINDS = 'fl_kinds';
@@ -20,20 +20,6 @@ async function start(env: Record<string, string> = {}): Promise<RunningService> 
   const service = await startService({ JOB_MAX_DELIVER: '1', ...env });
   started.push(service);
   return service;
-}
-
-async function backup(service: RunningService, tables: string[]): Promise<string> {
-  const reply = await request(nc, `${service.prefix}.makebackup`, `makebackup=${tables.join(',')}`);
-  const path = (JSON.parse(reply.body) as { futurefilename: string }).futurefilename;
-  const state = await waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
-  expect(state.status, state.reason).toBe('done');
-  return path;
-}
-
-async function restore(service: RunningService, archive: string, tables: string[]): Promise<JobStateReply> {
-  const reply = await request(nc, `${service.prefix}.restore`, `archive=${archive};tables=${tables.join(',')}`);
-  expect(reply.body, reply.headers['Nats-Service-Error']).toBe('{"status": "ok"}');
-  return waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
 }
 
 async function showCreate(table: string): Promise<string> {
@@ -99,7 +85,7 @@ describe('a fast restore gives what a plain one does', () => {
     // Its own subjects and jobs, the same archives.
     plain = await start({ RESTORE_INSERT_CONNECTIONS: '1', RESTORE_DEFER_INDEXES: 'off', BACKUP_DIR: fast.backupDir });
     original = await snapshot();
-    archive = await backup(fast, TABLES);
+    archive = await backupDone(nc, fast, TABLES.join(','));
     // The live tables move on: a restore shows.
     await db.query(`DELETE FROM ${KINDS} WHERE id % 3 = 0`);
     await db.query(`DELETE FROM ${NOPK} WHERE a % 3 = 0`);
@@ -107,7 +93,7 @@ describe('a fast restore gives what a plain one does', () => {
   }, 120_000);
 
   it('with deferred indexes over several sessions: the same SHOW CREATE TABLE and CHECKSUM TABLE as before the backup', async () => {
-    const state = await restore(fast, archive.split('/').pop()!, TABLES);
+    const state = await restoreEnded(nc, fast, archive.split('/').pop()!, TABLES.join(','));
     expect(state.status, state.reason).toBe('done');
     expect(await snapshot()).toEqual(original);
     const loaded = fast.logs.filter((l) => l.msg === 'table loaded into the scratch schema');
@@ -120,7 +106,7 @@ describe('a fast restore gives what a plain one does', () => {
 
   it('and a plain load (one session, indexes in the CREATE) gives the same', async () => {
     await db.query(`DELETE FROM ${KINDS} WHERE id % 4 = 0`);
-    const state = await restore(plain, archive.split('/').pop()!, TABLES);
+    const state = await restoreEnded(nc, plain, archive.split('/').pop()!, TABLES.join(','));
     expect(state.status, state.reason).toBe('done');
     expect(await snapshot()).toEqual(original);
     const kinds = plain.logs.find((l) => l.msg === 'table loaded into the scratch schema' && l.table === KINDS)!;
@@ -136,7 +122,7 @@ describe('a fast restore gives what a plain one does', () => {
     // A new primary key with the code of row 1: only the UNIQUE index, built after the rows, sees it.
     const dup = `INSERT INTO \`${KINDS}\` (\`id\`,\`code\`,\`body\`,\`n\`,\`g\`,\`bin\`,\`emoji\`) VALUES (999999,'c-1',NULL,1,POINT(1,1),NULL,'x');\n`;
     packArchive(fast.backupDir, '2000-01-01_00-00-07-backup.7z', { [`${KINDS}.sql`]: Buffer.from(sql.slice(0, at) + dup + sql.slice(at), 'latin1') });
-    const state = await restore(fast, '2000-01-01_00-00-07-backup.7z', [KINDS]);
+    const state = await restoreEnded(nc, fast, '2000-01-01_00-00-07-backup.7z', KINDS);
     expect(state.status).toBe('failed');
     expect(state.reason).toMatch(/Duplicate entry 'c-1'/);
     expect(await checksum(db, KINDS)).toBe(live);

@@ -2,6 +2,7 @@ import type { Msg } from '@nats-io/transport-node';
 import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
 import { checkTargetDatabase } from '../mysql/target-database.js';
 import type { ApiContext } from './context.js';
+import { checkMysql } from './mysql-check.js';
 import { replyBad, requestParts } from './reply.js';
 import { queueRestore } from './restore.js';
 import { parseRestoreIntoRequest, type RestoreIntoRequest } from './restoreinto-request.js';
@@ -19,13 +20,8 @@ export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void
   if (!target.ok) return replyBad(msg, BAD, 400, target.reason);
   const { database } = target.value;
   if (database !== undefined) {
-    let check;
-    try {
-      check = await ctx.sessions.use((conn) => checkTargetDatabase(conn, database));
-    } catch (err) {
-      ctx.log.error({ err }, 'restoreinto: cannot reach MySQL');
-      return replyBad(msg, BAD, 503, `MySQL is unavailable: ${(err as Error).message}`);
-    }
+    const check = await checkMysql(msg, ctx, BAD, 'restoreinto', (conn) => checkTargetDatabase(conn, database));
+    if (check === undefined) return;
     if (!check.ok) return replyBad(msg, BAD, check.code, check.reason);
   }
   await queueRestore(msg, ctx, newRestoreJob(parsed.value.archive, parsed.value.tables, target.value));

@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { deleteStream } from './nats.js';
+import { expect } from 'vitest';
+import { deleteStream, request, waitForJob, type JobStateReply } from './nats.js';
 
 export interface RunningService {
   prefix: string;
@@ -111,4 +112,20 @@ export async function retire(nc: NatsConnection, ...services: (RunningService | 
   for (const service of services) await service?.stop();
   for (const stream of new Set(services.map((s) => s?.stream))) if (stream) await deleteStream(nc, stream);
   for (const bucket of new Set(services.map((s) => s?.bucket))) if (bucket) await deleteStream(nc, `OBJ_${bucket}`);
+}
+
+/** Asks `service` for a backup of `tables` (comma-separated), waits until its job is done, and returns the archive's path. */
+export async function backupDone(nc: NatsConnection, service: RunningService, tables: string): Promise<string> {
+  const reply = await request(nc, `${service.prefix}.makebackup`, `makebackup=${tables}`);
+  const path = (JSON.parse(reply.body) as { futurefilename: string }).futurefilename;
+  const state = await waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
+  expect(state.status, state.reason).toBe('done');
+  return path;
+}
+
+/** Asks `service` to restore `tables` (comma-separated) from `archive` and returns the job's final state. */
+export async function restoreEnded(nc: NatsConnection, service: RunningService, archive: string, tables: string): Promise<JobStateReply> {
+  const reply = await request(nc, `${service.prefix}.restore`, `archive=${archive};tables=${tables}`);
+  expect(reply.body, reply.headers['Nats-Service-Error']).toBe('{"status": "ok"}');
+  return waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
 }
