@@ -185,6 +185,23 @@ it('lists and restores an archive that another instance, with another backup dir
   expect(readdirSync(first.backupDir)).toEqual([]);
 });
 
+it('lists at once every archive other clients put into the bucket concurrently (nats-server 2.9\'s watch misses some)', async () => {
+  const service = await start();
+  const made = await backup(service, SMALL);
+  const bytes = readFileSync(made.path);
+  const others = [await natsConnect(), await natsConnect()];
+  try {
+    const names = [1, 2, 3, 4, 5, 6].map((n) => `2002-02-02_00-00-0${n}-backup.7z`);
+    const stores = await Promise.all(others.map((c) => new Objm(c).open(service.bucket)));
+    await Promise.all(names.map((name, i) => stores[i % 2]!.putBlob({ name }, bytes)));
+    expect((await listNames(service)).sort()).toEqual([...names, made.name].sort());
+    const described = await request(nc, `${service.prefix}.archive`, `archivename=${names[0]}`);
+    expect(JSON.parse(described.body)).toEqual({ tables: `${SMALL}.sql` });
+  } finally {
+    for (const c of others) await c.close();
+  }
+});
+
 it('retention keeps exactly the newest KEEP_LAST archives in both places, and never one a queued restore needs', async () => {
   const service = await start({ KEEP_LAST: '2', MAX_PARALLEL_JOBS: '1' });
   const b1 = await backup(service, SMALL);

@@ -68,7 +68,7 @@ const RETRY_LOOKUP_FOR_MS = 5_000;
 /** How long opening the bucket waits for the watch to read the bucket's history. */
 const FIRST_SYNC_MS = 10_000;
 const WATCH_FIRST_DELAY_MS = 250;
-/** How long a listing waits for the watch to catch up with the bucket's newest entry. */
+/** How long a listing waits for the server to say which objects the bucket holds. */
 const CATCH_UP_MS = 500;
 const WATCH_MAX_DELAY_MS = 10_000;
 
@@ -87,7 +87,8 @@ export class ArchiveBucket {
   private closed = false;
   /** Per object name, the last metadata entry the watch applied (`<nuid>:<deleted>`). */
   private readonly seen = new Map<string, string>();
-  private readonly onApplied = new Set<() => void>();
+  private reconciling: Promise<void> | null = null;
+  private nextReconcile: Promise<void> | null = null;
 
   private constructor(
     private readonly os: ObjectStore,
@@ -136,35 +137,51 @@ export class ArchiveBucket {
   }
 
   /**
-   * Waits (briefly) until the watch has applied the bucket's newest metadata entry, so an archive
-   * another instance stored just before the request is listed: one message get, no consumer.
-   * Gives up quietly (the view as it is) when that get fails or the watch lags, as while a
-   * cluster node is down.
+   * Makes the view hold every object the bucket holds at the time of the call. nats-server 2.9
+   * skips entries on a consumer filtered by a wildcard when puts run concurrently (four puts at
+   * once: the watch never sees one or two of them, though a consumer made afterwards does), so
+   * the watch alone cannot be trusted: one stream info lists the bucket's metadata subjects, and
+   * each one the watch has not applied is read by itself. Concurrent callers share a pass, but
+   * never one that started before they asked. Gives up quietly (the view as it is) when the
+   * server does not answer within CATCH_UP_MS, as while a cluster node is down.
    */
-  private async caughtUp(): Promise<void> {
-    let last: { name: string; key: string } | null;
-    try {
-      const msg = await this.jsm.streams.getMessage(`OBJ_${this.name}`, { last_by_subj: `$O.${this.name}.M.>` });
-      if (!msg) return;
-      const info = msg.json<ObjectInfo>();
-      last = { name: info.name, key: entryKey(info) };
-    } catch {
-      return;
+  private caughtUp(): Promise<void> {
+    if (!this.reconciling) {
+      this.reconciling = this.reconcile().finally(() => (this.reconciling = null));
+      return this.reconciling;
     }
-    if (this.seen.get(last.name) === last.key) return;
-    await new Promise<void>((done) => {
-      const check = () => {
-        if (this.seen.get(last.name) !== last.key) return;
-        finish();
-      };
-      const timer = setTimeout(() => finish(), CATCH_UP_MS);
-      const finish = () => {
-        clearTimeout(timer);
-        this.onApplied.delete(check);
-        done();
-      };
-      this.onApplied.add(check);
+    this.nextReconcile ??= this.reconciling.then(() => {
+      this.nextReconcile = null;
+      return this.caughtUp();
     });
+    return this.nextReconcile;
+  }
+
+  private async reconcile(): Promise<void> {
+    const view = this.view;
+    if (!view) return;
+    try {
+      const stream = `OBJ_${this.name}`;
+      const info = await this.jsm.streams.info(stream, { subjects_filter: `$O.${this.name}.M.>` });
+      const subjects = new Set(Object.keys(info.state.subjects ?? {}));
+      const known = new Map([...this.seen.keys()].map((name) => [metaSubjectOf(this.name, name), name]));
+      const missed = [...subjects].filter((subject) => !known.has(subject));
+      for (const subject of missed) {
+        const msg = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+        if (!msg) continue;
+        const entry = msg.json<ObjectInfo>();
+        applyTo(view, entry);
+        this.seen.set(entry.name, entryKey(entry));
+      }
+      for (const [subject, name] of known) {
+        if (subjects.has(subject)) continue;
+        view.delete(name);
+        this.seen.delete(name);
+      }
+      if (missed.length > 0) this.log.info({ bucket: this.name, missed: missed.length }, 'the archive bucket watch had missed entries; read them by themselves');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, bucket: this.name }, 'could not check the archive bucket watch against the bucket; listing from it as it is');
+    }
   }
 
   /** Whether listings come from the watch (false while it has not read the bucket once). */
@@ -233,7 +250,6 @@ export class ArchiveBucket {
       applyTo(target, info);
       this.seen.set(info.name, entryKey(info));
       if (!live && info.isUpdate) goLive();
-      if (live) for (const check of [...this.onApplied]) check();
     }
   }
 
@@ -257,6 +273,7 @@ export class ArchiveBucket {
       }
       // This process's own listings show it at once; the watch confirms it a moment later.
       this.view?.set(name, stored);
+      this.seen.set(name, entryKey(info));
       return stored;
     });
   }
@@ -316,6 +333,11 @@ export class ArchiveBucket {
  */
 function isPortableObjectName(name: string): boolean {
   return /^[\x20-\x7e]+$/.test(name);
+}
+
+/** The subject of an object's metadata entry (the client's padded base64url of its name). */
+function metaSubjectOf(bucket: string, name: string): string {
+  return `$O.${bucket}.M.${Buffer.from(name, 'latin1').toString('base64url')}${'='.repeat((3 - (name.length % 3)) % 3)}`;
 }
 
 function entryKey(info: Pick<ObjectInfo, 'nuid' | 'deleted'>): string {
