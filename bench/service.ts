@@ -41,7 +41,7 @@ export function startService(opts: ServiceOptions): Service {
     JOBS_STREAM: config.jobsStream,
     OBJECT_BUCKET: config.objectBucket,
     JOB_STATE_BUCKET: config.jobStateBucket,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
   };
   delete env['SEVENZIP_LEVEL'];
   if (opts.level !== undefined) env['SEVENZIP_LEVEL'] = String(opts.level);

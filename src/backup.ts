@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from './config.js';
 import { ArchiveWriter } from './archive/writer.js';
 import { inspectArchive } from './archive/reader.js';
+import { checkWritten, crc32Hex, type WrittenEntry } from './archive/written.js';
 import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
 import type { BackupJob } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
@@ -34,7 +36,7 @@ export interface BackupResult {
 }
 
 /**
- * Runs a backup job: one snapshot → table dumps → one archive under a temp name → tested →
+ * Runs a backup job: one snapshot → table dumps → one archive under a temp name → checked →
  * renamed to the promised name. A retried job starts from its own clean temp files; one whose
  * earlier attempt already published the archive (the name is reserved for this job) uses it.
  */
@@ -62,29 +64,27 @@ export async function makeBackup(
     }
     progress.tablesTotal = job.tables.length;
     progress.rowsTotal = snapshot.estimatedRows;
-    let summaries: Map<string, TableSummary & { entry: string }>;
+    let packed: Packed;
+    const phases = new PhaseClock();
     try {
       const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL;
-      summaries = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamFirst, progress, log, (tables) =>
+      packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamFirst, progress, log, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables, scheduledOf(job)), null, 2),
       );
     } finally {
       await snapshot.close();
     }
+    const { summaries } = packed;
+    phases.end('dumpAndCompress');
     signal?.throwIfAborted();
-    log.debug('testing the new archive');
-    const inspection = await inspectArchive(tempPath);
-    log.debug('archive tested');
-    if (!inspection.ok) throw new Error(`the new archive failed its test: ${inspection.reason}`);
-    for (const [table, summary] of summaries) {
-      const entry = inspection.entries.find((e) => e.name === summary.entry);
-      if (!entry || entry.size !== summary.bytes) throw new Error(`the new archive holds a wrong ${table}.sql`);
-    }
+    const inspection = await checkWritten(tempPath, packed.written);
+    phases.end('check');
     const tables = tablesOf(job.archive, inspection);
     if (!tables.ok) throw new Error(tables.reason);
     const { size, sha256 } = await fileDigest(tempPath);
+    phases.end('digest');
     await dir.publish(tempPath, job.archive);
-    log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])) }, 'archive published');
+    log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])), phasesMs: phases.ms }, 'archive published');
     return { path: dir.pathOf(job.archive), size, sha256, entries: tables.tables };
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -137,9 +137,15 @@ async function packTables(
   progress: Progress,
   log: Logger,
   manifestFor: (tables: Map<string, TableSummary & { entry: string }>) => string,
-): Promise<Map<string, TableSummary & { entry: string }>> {
+): Promise<Packed> {
   await mkdir(spoolDir, { recursive: true });
   const summaries = new Map<string, TableSummary & { entry: string }>();
+  const written = new Map<string, WrittenEntry>();
+  const manifest = async (): Promise<string> => {
+    const text = Buffer.from(manifestFor(summaries));
+    written.set(MANIFEST_ENTRY, { bytes: text.length, crc: crc32Hex(crc32(text)) });
+    return writeManifest(spoolDir, text);
+  };
   const slots: TableSlot[] = tables.map((table) => ({ table, state: 'pending', spoolPath: join(spoolDir, entryNameOf(table)) }));
   let nextToStart = 0;
   let busy = 0;
@@ -155,6 +161,7 @@ async function packTables(
     dump.on('error', (err) => digest.destroy(err));
     digest.on('finish', () => {
       summaries.set(slot.table, { entry: entryNameOf(slot.table), rows: dump.rows, bytes: digest.bytes, sha256: digest.hex() });
+      written.set(entryNameOf(slot.table), { bytes: digest.bytes, crc: crc32Hex(digest.crc32) });
       progress.tablesDone++;
     });
     return dump.pipe(digest);
@@ -209,8 +216,8 @@ async function packTables(
       if (failure) throw failure;
     }
     log.debug({ files: slots.length + 1 }, 'compressing all spooled tables in one run');
-    await writer.addFiles([...slots.map((slot) => slot.spoolPath), await writeManifest(spoolDir, manifestFor(summaries))]);
-    return summaries;
+    await writer.addFiles([...slots.map((slot) => slot.spoolPath), await manifest()]);
+    return { summaries, written };
   }
   // No dump starts before the compressor asks for its first table: that one streams straight in.
   for (let index = 0; index < slots.length; ) {
@@ -219,7 +226,7 @@ async function packTables(
     if (slot.state === 'spooled') {
       const batch: string[] = [];
       while (index < slots.length && slots[index]?.state === 'spooled') batch.push((slots[index++] as TableSlot).spoolPath);
-      if (index === slots.length) batch.push(await writeManifest(spoolDir, manifestFor(summaries)));
+      if (index === slots.length) batch.push(await manifest());
       log.debug({ files: batch.length }, 'compressing spooled tables');
       await writer.addFiles(batch);
     } else if (slot.state === 'spooling') {
@@ -235,21 +242,39 @@ async function packTables(
       log.debug({ table: slot.table }, 'compressing a table as it is dumped');
       await writer.addStream(entryNameOf(slot.table), stream);
       index++;
-      if (index === slots.length) await writer.addFiles([await writeManifest(spoolDir, manifestFor(summaries))]);
+      if (index === slots.length) await writer.addFiles([await manifest()]);
     }
   }
-  return summaries;
+  return { summaries, written };
 }
 
-async function writeManifest(spoolDir: string, text: string): Promise<string> {
+interface Packed {
+  summaries: Map<string, TableSummary & { entry: string }>;
+  written: Map<string, WrittenEntry>;
+}
+
+async function writeManifest(spoolDir: string, text: Buffer): Promise<string> {
   const path = join(spoolDir, MANIFEST_ENTRY);
   await writeFile(path, text);
   return path;
 }
 
-/** Passes bytes through, counting them and hashing them (SHA-256). */
+/** How long each step of a backup took, for the log (where the time goes). */
+class PhaseClock {
+  readonly ms: Record<string, number> = {};
+  private last = Date.now();
+
+  end(phase: string): void {
+    const now = Date.now();
+    this.ms[phase] = now - this.last;
+    this.last = now;
+  }
+}
+
+/** Passes bytes through, counting them and hashing them (SHA-256 and CRC32). */
 class DigestStream extends Transform {
   bytes = 0;
+  crc32 = 0;
   private readonly hash = createHash('sha256');
   private digest: string | null = null;
 
@@ -261,6 +286,7 @@ class DigestStream extends Transform {
     this.bytes += chunk.length;
     this.onBytes(chunk.length);
     this.hash.update(chunk);
+    this.crc32 = crc32(chunk, this.crc32);
     callback(null, chunk);
   }
 

@@ -44,8 +44,9 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   const backup = await makeBackup(job, settings, log, signal, progress);
   await catalog.remember(job.archive, backup.sha256);
   signal.throwIfAborted();
+  const putStarted = Date.now();
   const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config));
-  log.info({ bucket: bucket.name, digest: stored.sha256 }, 'archive stored in the object store');
+  log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
   return resultOf(job, backup.path, stored, started);
 }

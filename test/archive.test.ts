@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { extractEntry, inspectArchive, parseTechListing, type ArchiveEntry } from '../src/archive/reader.js';
 import { sevenZipBinary, sevenZipVersion, summarizeStderr } from '../src/archive/sevenzip.js';
 import { ArchiveWriter } from '../src/archive/writer.js';
+import { checkWritten, crc32Hex } from '../src/archive/written.js';
+import { crc32 } from 'node:zlib';
 
 const require = createRequire(import.meta.url);
 const bundledP7zip = (require('7zip-bin') as { path7za: string }).path7za;
@@ -220,7 +222,28 @@ describe.each(binaries)('archive layer with $label', ({ env }) => {
     await new ArchiveWriter(archive, { level: 0 }).addStream('t.sql', Readable.from(['data']));
     expect(await readdir(dir)).toEqual(['backup-2024-01-01']);
     const inspection = await inspectArchive(archive);
-    expect(inspection).toEqual({ ok: true, entries: [{ name: 't.sql', size: 4 }] });
+    // The header's CRC is the CRC32 zlib computes of the same bytes.
+    expect(inspection).toEqual({ ok: true, entries: [{ name: 't.sql', size: 4, crc: crc32Hex(crc32('data')) }] });
+  });
+
+  it('checkWritten accepts an archive holding exactly what was sent, and names the entry that differs', async () => {
+    const dir = await freshDir();
+    const archive = path.join(dir, 'written.7z');
+    const first = randomBytes(300_000);
+    const second = Buffer.from('INSERT INTO t VALUES (1);\n');
+    const writer = new ArchiveWriter(archive, { level: 1 });
+    await writer.addStream('a.sql', Readable.from([first.subarray(0, 1000), first.subarray(1000)]));
+    await writer.addStream('b.sql', Readable.from([second]));
+    const sent = new Map([
+      ['a.sql', { bytes: first.length, crc: crc32Hex(crc32(first)) }],
+      ['b.sql', { bytes: second.length, crc: crc32Hex(crc32(second)) }],
+    ]);
+    expect(await checkWritten(archive, sent)).toMatchObject({ ok: true });
+    const changed = Buffer.from(second);
+    changed[5] = 0x78;
+    await expect(checkWritten(archive, new Map([...sent, ['b.sql', { bytes: changed.length, crc: crc32Hex(crc32(changed)) }]]))).rejects.toThrow(/wrong b\.sql/);
+    await expect(checkWritten(archive, new Map([...sent, ['c.sql', sent.get('b.sql')!]]))).rejects.toThrow(/wrong c\.sql \(missing/);
+    await expect(checkWritten(path.join(dir, 'none.7z'), sent)).rejects.toThrow(/cannot be read/);
   });
 
   it('stores an empty stream as an empty entry', async () => {

@@ -21,6 +21,8 @@ import { SevenZipError, sevenZipBinary, startSevenZip, summarizeStderr, type Sev
 export interface ArchiveEntry {
   name: string;
   size: number;
+  /** CRC32 of the entry's bytes as the header records it (8 hex digits, upper case), when it has one. */
+  crc?: string;
 }
 
 export type Inspection = { ok: true; entries: ArchiveEntry[] } | { ok: false; reason: string };
@@ -78,7 +80,8 @@ export async function inspectArchive(archivePath: string, options: { test?: bool
     if (name === '' || item.get('Size') === '' || !Number.isSafeInteger(size) || size < 0) {
       return { ok: false, reason: `unexpected 7-Zip listing for entry ${JSON.stringify(name)}` };
     }
-    entries.push({ name, size });
+    const crc = item.get('CRC');
+    entries.push({ name, size, ...(crc && { crc: crc.toUpperCase() }) });
   }
 
   // 2. The test: decompresses every block and checks every CRC. Skipped (test: false) where the
