@@ -9,6 +9,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { checkArchiveName, type ArchiveName } from '../names.js';
 import type { Logger } from '../log.js';
 import { retryWithBackoff } from '../retry.js';
+import { SharedRun } from '../shared-run.js';
 
 /** What the service writes next to each archive object (all values are strings). */
 export interface ArchiveMetadata {
@@ -92,8 +93,7 @@ export class ArchiveBucket {
   private closed = false;
   /** Per object name, the last metadata entry the watch applied (`<nuid>:<deleted>`). */
   private readonly seen = new Map<string, string>();
-  private reconciling: Promise<void> | null = null;
-  private nextReconcile: Promise<void> | null = null;
+  private readonly reconciliation = new SharedRun(() => this.reconcile());
 
   private constructor(
     private readonly os: ObjectStore,
@@ -146,20 +146,12 @@ export class ArchiveBucket {
    * skips entries on a consumer filtered by a wildcard when puts run concurrently (four puts at
    * once: the watch never sees one or two of them, though a consumer made afterwards does), so
    * the watch alone cannot be trusted: one stream info lists the bucket's metadata subjects, and
-   * each one the watch has not applied is read by itself. Concurrent callers share a pass, but
-   * never one that started before they asked. Gives up quietly (the view as it is) when the
+   * each one the watch has not applied is read by itself. Concurrent callers share a pass (never
+   * one that started before they asked). Gives up quietly (the view as it is) when the
    * server does not answer within CATCH_UP_MS, as while a cluster node is down.
    */
   private caughtUp(): Promise<void> {
-    if (!this.reconciling) {
-      this.reconciling = this.reconcile().finally(() => (this.reconciling = null));
-      return this.reconciling;
-    }
-    this.nextReconcile ??= this.reconciling.then(() => {
-      this.nextReconcile = null;
-      return this.caughtUp();
-    });
-    return this.nextReconcile;
+    return this.reconciliation.run();
   }
 
   private async reconcile(): Promise<void> {
