@@ -7,6 +7,7 @@ import { JobQueue } from './jobs/queue.js';
 import { ArchivePins } from './jobs/pins.js';
 import { Worker } from './jobs/worker.js';
 import { createJobHandler, deploymentOf } from './job-handler.js';
+import { TableNames } from './mysql/table-names.js';
 import { SessionPool } from './mysql/session-pool.js';
 import { recoverAbandonedRestores } from './mysql/swap.js';
 import { createLogger, type Logger } from './log.js';
@@ -102,7 +103,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
   await worker.start();
   const sessions = new SessionPool(config.mysql);
-  const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, log }, {
+  const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, tables: new TableNames(sessions), log }, {
     name: PACKAGE_NAME,
     version: PACKAGE_VERSION,
     description: PACKAGE_DESCRIPTION,

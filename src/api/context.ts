@@ -3,6 +3,7 @@ import type { ArchivePins } from '../jobs/pins.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { SessionPool } from '../mysql/session-pool.js';
+import type { TableNames } from '../mysql/table-names.js';
 import type { Catalog } from '../store/catalog.js';
 
 /** What the request handlers need; they never do slow work themselves. */
@@ -13,5 +14,7 @@ export interface ApiContext {
   pins: ArchivePins;
   /** MySQL sessions for the quick checks a request makes before it is queued. */
   sessions: SessionPool;
+  /** Which tables exist, for makebackup's check (on those sessions). */
+  tables: TableNames;
   log: Logger;
 }

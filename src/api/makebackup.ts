@@ -1,5 +1,4 @@
 import type { Msg } from '@nats-io/transport-node';
-import { missingTables } from '../mysql/catalog.js';
 import type { ApiContext } from './context.js';
 import { checkMysql } from './mysql-check.js';
 import { replyBad, replyOk, requestParts } from './reply.js';
@@ -11,7 +10,7 @@ export async function handleMakeBackup(msg: Msg, ctx: ApiContext): Promise<void>
   const parsed = parseBackupRequest(requestParts(msg));
   if (!parsed.ok) return replyBad(msg, BAD, parsed.code, parsed.reason);
   const tables = parsed.value;
-  const missing = await checkMysql(msg, ctx, BAD, 'makebackup', (conn) => missingTables(conn, tables));
+  const missing = await checkMysql(msg, ctx, BAD, 'makebackup', () => ctx.tables.missing(tables));
   if (missing === undefined) return;
   if (missing.length > 0) {
     return replyBad(msg, BAD, 404, `table${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`);

@@ -20,7 +20,7 @@ export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void
   if (!target.ok) return replyBad(msg, BAD, 400, target.reason);
   const { database } = target.value;
   if (database !== undefined) {
-    const check = await checkMysql(msg, ctx, BAD, 'restoreinto', (conn) => checkTargetDatabase(conn, database));
+    const check = await checkMysql(msg, ctx, BAD, 'restoreinto', () => ctx.sessions.use((conn) => checkTargetDatabase(conn, database)));
     if (check === undefined) return;
     if (!check.ok) return replyBad(msg, BAD, check.code, check.reason);
   }

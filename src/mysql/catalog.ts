@@ -21,8 +21,10 @@ export async function baseTables(conn: Connection): Promise<Map<string, TableInf
     }]));
 }
 
-/** The requested tables that the database does not have, in request order. */
-export async function missingTables(conn: Connection, tables: readonly TableName[]): Promise<TableName[]> {
-  const existing = await baseTables(conn);
-  return tables.filter((table) => !existing.has(table));
+/** The names of the base tables (not views) of the connection's database: what a request checks. */
+export async function baseTableNames(conn: Connection): Promise<Set<string>> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
+  );
+  return new Set(rows.map((row) => String(row.name)));
 }
