@@ -60,10 +60,10 @@ export const mysqlUrl = (database: string): string =>
   `mysql://${config.mysql.user}@${config.mysql.host}:${config.mysql.port}/${database}`;
 
 /** Version string stored in the data set's marker: data generator version plus scale. */
-export const datasetTag = (scale: number): string => `v${config.datasetVersion} scale=${scale}`;
+const datasetTag = (scale: number): string => `v${config.datasetVersion} scale=${scale}`;
 
 /** The data set database of one scale: `bench_0_25` for 0.25. */
-export const databaseOf = (scale: number): string => `${config.databasePrefix}_${String(scale).replace(/[^0-9]/g, '_')}`;
+const databaseOf = (scale: number): string => `${config.databasePrefix}_${String(scale).replace(/[^0-9]/g, '_')}`;
 
 /** One measured scale: its data set's database and marker tag, and its output directory. */
 export interface Scale {

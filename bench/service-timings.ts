@@ -16,7 +16,7 @@ import type { Service } from './service.js';
 import { timeSmallTableRestore } from './small-table.js';
 import type { SmallTableRestore } from './small-table.js';
 
-export interface BackupTiming {
+interface BackupTiming {
   /** Request → job done (archive in the backup directory and in the object store). */
   seconds: number;
   /** Request → archive in the backup directory. */

@@ -46,8 +46,8 @@ function bytesHex(rng: Rng, length: number, alphabet: number): string {
   return buf.toString('hex');
 }
 
-export const CUSTOMER_ROWS = 370_000;
-export const ORDER_ROWS = 1_120_000;
+const CUSTOMER_ROWS = 370_000;
+const ORDER_ROWS = 1_120_000;
 
 const orders: TableSpec = {
   name: 'orders',

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export const CENSOR = '[redacted]';
+const CENSOR = '[redacted]';
 
 /**
  * Field names whose values are secrets, wherever they appear in a logged object (any depth, any
@@ -11,7 +11,7 @@ export const CENSOR = '[redacted]';
  */
 const SECRET_KEY = /^(pass|passwd|key|nkey|creds|secret|authorization|auth|jwt|privatekey|private_key)$|(password|passphrase|token|seed|secret)$/i;
 
-export function isSecretKey(key: string): boolean {
+function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 
@@ -22,7 +22,7 @@ const MAX_DEPTH = 10;
  * is never changed; parts without secrets are shared, not copied. Errors are walked like objects
  * (their own fields: mysql2 and NATS errors carry extra ones) and keep their message and stack.
  */
-export function redactSecrets<T>(value: T): T {
+function redactSecrets<T>(value: T): T {
   return walk(value, 0, new WeakSet()) as T;
 }
 

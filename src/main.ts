@@ -9,7 +9,7 @@ import { Worker } from './jobs/worker.js';
 import { createJobHandler, deploymentOf } from './job-handler.js';
 import { TableNames } from './mysql/table-names.js';
 import { SessionPool } from './mysql/session-pool.js';
-import { recoverAbandonedRestores } from './mysql/swap.js';
+import { recoverAbandonedRestores } from './mysql/swap-recovery.js';
 import { createLogger, type Logger } from './log.js';
 import { natsConnectOptions } from './nats-options.js';
 import { PACKAGE_DESCRIPTION, PACKAGE_NAME, PACKAGE_VERSION } from './package-info.js';

@@ -6,7 +6,8 @@ import { PermanentJobError, targetNameOf } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
 import type { Logger } from './log.js';
 import { loadTable } from './mysql/table-load.js';
-import { swapNames, TableSwap, type SwapTarget } from './mysql/swap.js';
+import { swapNames } from './mysql/swap-names.js';
+import { TableSwap, type SwapTarget } from './mysql/swap.js';
 import { entryNameOf, type TableName } from './names.js';
 
 export interface RestoreSettings {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentTag } from '../src/mysql/swap.js';
+import { deploymentTag } from '../src/mysql/swap-names.js';
 import { extract, packArchive } from './helpers/archives.js';
 import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob } from './helpers/nats.js';

@@ -2,7 +2,7 @@ import type { SnapshotInfo } from '../mysql/dump.js';
 import { extractEntry } from './reader.js';
 
 export const MANIFEST_ENTRY = 'manifest.json';
-export const MANIFEST_FORMAT = 1;
+const MANIFEST_FORMAT = 1;
 
 export interface TableSummary {
   rows: number;

@@ -28,9 +28,9 @@ export interface ArchiveEntry {
 export type Inspection = { ok: true; entries: ArchiveEntry[] } | { ok: false; reason: string };
 
 /** The reason of an Inspection for an encrypted archive. */
-export const ENCRYPTED = 'encrypted';
+const ENCRYPTED = 'encrypted';
 
-export class EntryNotFoundError extends Error {
+class EntryNotFoundError extends Error {
   readonly code = 'ENTRY_NOT_FOUND';
   constructor(
     readonly archivePath: string,

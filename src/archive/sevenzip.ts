@@ -191,13 +191,6 @@ export function startSevenZip(bin: string, args: string[], options: StartOptions
   return { child, done };
 }
 
-/** @internal Run 7-Zip to completion, collecting stdout; throws SevenZipError unless it exits 0. */
-export async function runSevenZip(bin: string, args: string[], action: string): Promise<SevenZipExit> {
-  const exit = await startSevenZip(bin, args, { stdout: 'collect' }).done;
-  if (exit.code !== 0) throw new SevenZipError(action, exit);
-  return exit;
-}
-
 function track(child: ChildProcess): void {
   live.add(child);
   if (!exitHookInstalled) {
@@ -218,7 +211,7 @@ const EXIT_CODES: Record<number, string> = {
 };
 
 /** How 7-Zip ended, in words: `fatal error (exit 2)`, `killed by SIGKILL`. */
-export function describeExit(exit: Pick<SevenZipExit, 'code' | 'signal'>): string {
+function describeExit(exit: Pick<SevenZipExit, 'code' | 'signal'>): string {
   if (exit.signal !== null) return `killed by ${exit.signal}`;
   const code = exit.code ?? -1;
   return `${EXIT_CODES[code] ?? 'unknown exit code'} (exit ${code})`;

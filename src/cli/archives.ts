@@ -3,7 +3,7 @@ import { formatBytes, formatCount, formatTable } from './format.js';
 import { downloadArchive } from './object-download.js';
 
 /** An archive as `<prefix>.backups` lists it. */
-export interface ListedArchive {
+interface ListedArchive {
   name: string;
   stored: 'local' | 'object' | 'both';
   size: number;
@@ -16,7 +16,7 @@ export interface ListedArchive {
 }
 
 /** One archive as `<prefix>.backups {"archive": …}` describes it. */
-export interface ArchiveDetail extends Omit<ListedArchive, 'tables'> {
+interface ArchiveDetail extends Omit<ListedArchive, 'tables'> {
   path?: string;
   database: string | null;
   snapshotTime: string | null;

@@ -21,7 +21,7 @@ export interface Reply {
  * The service's connection settings (NATS_URL, auth and TLS variables, SUBJECT_PREFIX,
  * OBJECT_BUCKET), with the flags taking precedence and passing the same checks.
  */
-export function clientConfig(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): ClientConfig {
+function clientConfig(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): ClientConfig {
   const merged = { ...env };
   if (flags.server !== undefined) merged.NATS_URL = flags.server;
   if (flags.prefix !== undefined) merged.SUBJECT_PREFIX = flags.prefix;

@@ -22,7 +22,7 @@ export interface ConnectOptions {
  * mysql2's `ssl` option for the configured mode; the files are read on each connect, so renewed
  * certificates are picked up without a restart. `undefined`: plain TCP.
  */
-export async function sslOptions(tls: MysqlTls | undefined): Promise<mysql.SslOptions | undefined> {
+async function sslOptions(tls: MysqlTls | undefined): Promise<mysql.SslOptions | undefined> {
   if (tls === undefined || tls.mode === 'disabled') return undefined;
   const read = (file: string | undefined) => (file === undefined ? undefined : readFile(file));
   const [ca, cert, key] = await Promise.all([read(tls.caFile), read(tls.certFile), read(tls.keyFile)]);

@@ -19,119 +19,18 @@
  * target database (keys between tables restored together follow their new names), and a trigger or
  * constraint name that another table of the target database already uses gets a fresh one.
  */
-import { createHash } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
 import { PermanentJobError } from '../jobs/job.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
+import { addForeignKeySql, foreignKeys } from './foreign-keys.js';
 import { freshName, latin1Identifier, retargetTrigger } from './retarget.js';
 import { statementKind } from './statement-kind.js';
 import { quoteIdentifier as q } from './sql.js';
-
-const PLAN_TABLE = '_nmtb_plan';
-const RULES = new Set(['RESTRICT', 'CASCADE', 'SET NULL', 'NO ACTION', 'SET DEFAULT']);
-
-/** The scratch schema and set-aside names of one restore job, in one deployment. */
-export interface SwapNames {
-  scratch: string;
-  oldName(index: number): string;
-}
-
-/**
- * `deployment` separates service deployments that share a MySQL server, so one never cleans up
- * another's work: `_nmtb_r<deployment 8 hex>_<job 32 hex>` (≤ 64 characters).
- */
-export function swapNames(deployment: string, jobId: string): SwapNames {
-  const tag = deploymentTag(deployment);
-  const job = jobId.replace(/-/g, '').toLowerCase();
-  return {
-    scratch: `_nmtb_r${tag}_${job}`,
-    oldName: (index) => `_nmtb_o${tag}_${job}_${index}`,
-  };
-}
-
-export function deploymentTag(deployment: string): string {
-  return createHash('sha256').update(deployment).digest('hex').slice(0, 8);
-}
-
-/** The job id a scratch schema of this deployment belongs to, or null for any other name. */
-export function jobOfScratch(deployment: string, schema: string): string | null {
-  const m = new RegExp(`^_nmtb_r${deploymentTag(deployment)}_([0-9a-f]{32})$`).exec(schema);
-  if (!m) return null;
-  const h = m[1] as string;
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-interface ForeignKey {
-  schema: string;
-  table: string;
-  name: string;
-  columns: string[];
-  refSchema: string;
-  refTable: string;
-  refColumns: string[];
-  onUpdate: string;
-  onDelete: string;
-}
-
-async function foreignKeys(conn: Connection, schema: string): Promise<ForeignKey[]> {
-  const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT rc.TABLE_NAME AS tableName, rc.CONSTRAINT_NAME AS name, rc.UPDATE_RULE AS onUpdate, rc.DELETE_RULE AS onDelete,
-            k.COLUMN_NAME AS columnName, k.REFERENCED_TABLE_SCHEMA AS refSchema, k.REFERENCED_TABLE_NAME AS refTable,
-            k.REFERENCED_COLUMN_NAME AS refColumn
-       FROM information_schema.REFERENTIAL_CONSTRAINTS rc
-       JOIN information_schema.KEY_COLUMN_USAGE k
-         ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = rc.TABLE_NAME AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME
-      WHERE rc.CONSTRAINT_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
-      ORDER BY rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
-    [schema],
-  );
-  const keys = new Map<string, ForeignKey>();
-  for (const row of rows) {
-    const id = `${String(row.tableName)}\u0000${String(row.name)}`;
-    let key = keys.get(id);
-    if (!key) {
-      key = {
-        schema,
-        table: String(row.tableName),
-        name: String(row.name),
-        columns: [],
-        refSchema: String(row.refSchema),
-        refTable: String(row.refTable),
-        refColumns: [],
-        onUpdate: String(row.onUpdate),
-        onDelete: String(row.onDelete),
-      };
-      keys.set(id, key);
-    }
-    key.columns.push(String(row.columnName));
-    key.refColumns.push(String(row.refColumn));
-  }
-  return [...keys.values()];
-}
-
-function addForeignKeySql(key: ForeignKey, refSchema: string, refTable: string): string {
-  const rule = (r: string) => (RULES.has(r) ? r : 'RESTRICT');
-  return (
-    `CONSTRAINT ${q(key.name)} FOREIGN KEY (${key.columns.map(q).join(', ')}) ` +
-    `REFERENCES ${q(refSchema)}.${q(refTable)} (${key.refColumns.map(q).join(', ')}) ` +
-    `ON DELETE ${rule(key.onDelete)} ON UPDATE ${rule(key.onUpdate)}`
-  );
-}
-
-/** One step of the after-swap plan. `session` groups statements that must share a connection. */
-export interface PlanStep {
-  /** `database`: the schema the plan works in (plans written before it existed: the service's own). */
-  kind: 'sql' | 'drop-fk' | 'add-fk' | 'session' | 'database';
-  /**
-   * For drop-fk and add-fk: the table and constraint. A rerun after a crash must not drop a key
-   * that was already added back, so a drop runs only when the add after it has not.
-   */
-  target?: { table: string; name: string };
-  session?: number;
-  statement: string;
-}
+import type { SwapNames } from './swap-names.js';
+import { createPlanTable, runPlan, writePlan, type PlanStep } from './swap-plan.js';
+import { recoverScratch } from './swap-recovery.js';
 
 /** Where a restore puts its tables: absent fields mean the service's own database and the archive's names. */
 export interface SwapTarget {
@@ -197,10 +96,7 @@ export class TableSwap {
     const charset = /^\w+$/.test(cs) ? ` CHARACTER SET ${cs}` : '';
     const collation = /^\w+$/.test(co) ? ` COLLATE ${co}` : '';
     await this.admin.query(`CREATE DATABASE ${q(this.names.scratch)}${charset}${collation}`);
-    await this.admin.query(
-      `CREATE TABLE ${q(this.names.scratch)}.${PLAN_TABLE} (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(16) NOT NULL,
-         target_table VARCHAR(64) NULL, target_name VARCHAR(64) NULL, session INT NULL, statement LONGBLOB NOT NULL)`,
-    );
+    await createPlanTable(this.admin, this.names.scratch);
   }
 
   async rowCount(table: TableName): Promise<number> {
@@ -277,7 +173,7 @@ export class TableSwap {
       }
     });
     await this.tryTriggers(sessions);
-    await this.writePlan(steps);
+    await writePlan(this.admin, scratch, steps);
     for (const key of loadedKeys) await this.admin.query(`ALTER TABLE ${q(scratch)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}`);
 
     const renames: string[] = [];
@@ -348,109 +244,4 @@ export class TableSwap {
     }
     return this.retargeted ? result.statement : statement;
   }
-
-  private async writePlan(steps: PlanStep[]): Promise<void> {
-    for (const step of steps) {
-      await this.admin.query(
-        `INSERT INTO ${q(this.names.scratch)}.${PLAN_TABLE} (kind, target_table, target_name, session, statement) VALUES (?, ?, ?, ?, ?)`,
-        [step.kind, step.target?.table ?? null, step.target?.name ?? null, step.session ?? null, Buffer.from(step.statement, step.kind === 'session' ? 'latin1' : 'utf8')],
-      );
-    }
-  }
-}
-
-/**
- * What a scratch schema left by a dead process needs: before the swap (its tables are still
- * there), only removal; after it, the rest of its plan, then removal.
- */
-export async function recoverScratch(admin: Connection, settings: MysqlSettings, scratch: string): Promise<'none' | 'removed' | 'finished'> {
-  const [schemas] = await admin.query<RowDataPacket[]>('SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [scratch]);
-  if (schemas.length === 0) return 'none';
-  const [tables] = await admin.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [scratch]);
-  const names = tables.map((t) => String(t.name));
-  const swapped = names.includes(PLAN_TABLE) && names.length === 1 && (await planHasSteps(admin, scratch));
-  if (swapped) await runPlan(admin, settings, scratch);
-  await admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
-  return swapped ? 'finished' : 'removed';
-}
-
-async function planHasSteps(admin: Connection, scratch: string): Promise<boolean> {
-  const [rows] = await admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(scratch)}.${PLAN_TABLE}`);
-  return Number(rows[0]?.n) > 0;
-}
-
-/**
- * Runs the after-swap plan; every step may run again after a crash: keys already there are
- * skipped, a trigger that exists already is not an error, drops are IF EXISTS.
- */
-async function runPlan(admin: Connection, settings: MysqlSettings, scratch: string): Promise<void> {
-  await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
-  const [rows] = await admin.query<RowDataPacket[]>(
-    `SELECT kind, target_table AS targetTable, target_name AS targetName, session, statement FROM ${q(scratch)}.${PLAN_TABLE} ORDER BY id`,
-  );
-  const sessions = new Map<number, string[]>();
-  let database = settings.database;
-  for (const row of rows) {
-    // A dump's statements are its bytes (run over a raw-bytes connection); the service's own are UTF-8.
-    const statement = (row.statement as Buffer).toString(row.kind === 'session' ? 'latin1' : 'utf8');
-    if (row.kind === 'database') {
-      database = statement;
-    } else if (row.kind === 'session') {
-      const list = sessions.get(Number(row.session)) ?? [];
-      list.push(statement);
-      sessions.set(Number(row.session), list);
-    } else if (row.kind === 'add-fk' || row.kind === 'drop-fk') {
-      const [present] = await admin.query<RowDataPacket[]>(
-        'SELECT REFERENCED_TABLE_NAME AS refTable FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?',
-        [database, String(row.targetTable), String(row.targetName)],
-      );
-      // A key to drop is one that still points at a table set aside by this restore.
-      const pointsAside = present.some((p) => String(p.refTable).startsWith('_nmtb_o'));
-      if (row.kind === 'add-fk' ? present.length === 0 : pointsAside) await admin.query(statement);
-    } else {
-      await admin.query(statement);
-    }
-  }
-  for (const statements of sessions.values()) {
-    const conn = await connect(settings, { rawBytes: true });
-    try {
-      for (const statement of statements) {
-        try {
-          await conn.query(statement);
-        } catch (err) {
-          if ((err as { errno?: number }).errno !== ER_TRG_ALREADY_EXISTS) throw err;
-        }
-      }
-    } finally {
-      await disconnect(conn);
-    }
-  }
-}
-
-const ER_TRG_ALREADY_EXISTS = 1359;
-
-/**
- * At start: scratch schemas of this deployment whose job is over (or unknown) are finished or
- * removed. Scratch schemas of live jobs are left to those jobs' retries.
- */
-export async function recoverAbandonedRestores(
-  settings: MysqlSettings,
-  deployment: string,
-  isLiveJob: (jobId: string) => Promise<boolean>,
-): Promise<{ schema: string; outcome: string }[]> {
-  const admin = await connect(settings);
-  const recovered: { schema: string; outcome: string }[] = [];
-  try {
-    await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
-    const [rows] = await admin.query<RowDataPacket[]>("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_nmtb\\_r%'");
-    for (const row of rows) {
-      const schema = String(row.name);
-      const job = jobOfScratch(deployment, schema);
-      if (!job || (await isLiveJob(job))) continue;
-      recovered.push({ schema, outcome: await recoverScratch(admin, settings, schema) });
-    }
-  } finally {
-    await disconnect(admin);
-  }
-  return recovered;
 }

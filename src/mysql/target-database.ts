@@ -6,7 +6,7 @@ import type { Connection } from './connection.js';
  * name, ALTER and DROP on the one set aside; the old copy is dropped; foreign keys are added back
  * (ALTER; REFERENCES on MySQL 8) and triggers created (TRIGGER).
  */
-export const TARGET_PRIVILEGES = ['CREATE', 'DROP', 'ALTER', 'INSERT', 'REFERENCES', 'TRIGGER'] as const;
+const TARGET_PRIVILEGES = ['CREATE', 'DROP', 'ALTER', 'INSERT', 'REFERENCES', 'TRIGGER'] as const;
 
 export type TargetCheck = { ok: true } | { ok: false; code: 403 | 404; reason: string };
 

@@ -15,7 +15,7 @@ export function retentionIsOn(policy: RetentionPolicy): boolean {
 }
 
 /** The archives the policy lets go, oldest first: beyond the newest `keepLast`, or too old. */
-export function expiredArchives(entries: CatalogEntry[], policy: RetentionPolicy, now: number): CatalogEntry[] {
+function expiredArchives(entries: CatalogEntry[], policy: RetentionPolicy, now: number): CatalogEntry[] {
   const firstKept = policy.keepLast === null ? 0 : Math.max(0, entries.length - policy.keepLast);
   return entries.filter((entry, index) => index < firstKept || (policy.maxAgeMs !== null && now - Date.parse(entry.created) > policy.maxAgeMs));
 }

@@ -37,7 +37,7 @@ export interface NatsCluster {
 }
 
 const ROOT = resolve(import.meta.dirname, '../..');
-export const NATS_CONF = join(ROOT, 'nats-server.conf');
+const NATS_CONF = join(ROOT, 'nats-server.conf');
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? 'nats-server';
 const SIZE = 3;
 const HOST = '127.0.0.1';
@@ -67,7 +67,7 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 /** The variables nats-server.conf reads, for node i of a cluster on the given ports. */
-export function nodeEnv(i: number, ports: { client: number[]; cluster: number[]; monitor: number[] }, storeDir: string, host = HOST): Record<string, string> {
+function nodeEnv(i: number, ports: { client: number[]; cluster: number[]; monitor: number[] }, storeDir: string, host = HOST): Record<string, string> {
   return {
     NATS_NODE_NAME: `n${i + 1}`,
     NATS_HOST: host,

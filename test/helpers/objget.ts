@@ -7,7 +7,7 @@
 import { goToolBinary, run } from './go-tool.js';
 
 /** objget's exit status when the bucket or the object does not exist. */
-export const EXIT_NOT_FOUND = 3;
+const EXIT_NOT_FOUND = 3;
 
 export interface ObjectInfo {
   name: string;

@@ -1,0 +1,141 @@
+/**
+ * The SQL text of one table's dump: a mysqldump-like header, the rows as INSERT statements, the
+ * triggers and the footer; and the SELECT that has the server format the rows.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { quoteIdentifier, quoteString } from './sql.js';
+import type { ColumnInfo, TableDefinition } from './table-definition.js';
+
+/** INSERT statements are cut after about this many bytes of values. */
+const INSERT_TARGET_BYTES = 1024 * 1024;
+
+/**
+ * Rows (each one pre-formatted `(v1,v2,…)` literal from the server) → INSERT statements.
+ * Emits 'rows' (a count) as each INSERT is cut, for progress reports.
+ */
+export class TableDumpStream extends Transform {
+  rows = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly insertPrefix: Buffer;
+
+  constructor(private readonly definition: TableDefinition) {
+    super({ writableObjectMode: true, readableHighWaterMark: 4 * 1024 * 1024 });
+    const columns = definition.columns.filter((c) => !c.generated).map((c) => quoteIdentifier(c.name));
+    this.insertPrefix = Buffer.from(`INSERT INTO ${quoteIdentifier(definition.table)} (${columns.join(',')}) VALUES `);
+  }
+
+  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (Buffer.isBuffer(chunk)) {
+      // The header, written before the rows.
+      callback(null, chunk);
+      return;
+    }
+    const literal = (chunk as Buffer[])[0] as Buffer;
+    this.rows++;
+    this.pending.push(literal);
+    this.pendingBytes += literal.length + 1;
+    if (this.pendingBytes >= INSERT_TARGET_BYTES) this.push(this.takeInsert());
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.pending.length > 0) this.push(this.takeInsert());
+    this.push(Buffer.from(dumpFooter(this.definition)));
+    callback();
+  }
+
+  private takeInsert(): Buffer {
+    this.emit('rows', this.pending.length);
+    const parts: Buffer[] = [this.insertPrefix];
+    this.pending.forEach((literal, i) => {
+      if (i > 0) parts.push(COMMA);
+      parts.push(literal);
+    });
+    parts.push(END_OF_STATEMENT);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return Buffer.concat(parts);
+  }
+}
+
+const COMMA = Buffer.from(',');
+const END_OF_STATEMENT = Buffer.from(';\n');
+
+/**
+ * The SELECT that has the server format each row as one `(…)` literal. Doing it server-side
+ * keeps the bytes exact (the server's own conversions) and takes the work off the Node thread.
+ * Every piece is cast to BINARY so that columns of different collations never clash.
+ */
+export function selectRowsSql(definition: TableDefinition): string {
+  const pieces = definition.columns.filter((c) => !c.generated).map((c) => `CAST(${valueLiteralSql(c)} AS BINARY)`);
+  const row = `CONCAT(_binary'(', ${pieces.join(", _binary',', ")}, _binary')')`;
+  return `SELECT ${row} FROM ${quoteIdentifier(definition.table)}`;
+}
+
+const NUMERIC = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric', 'double', 'real', 'year']);
+const BINARY = new Set([
+  'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob',
+  'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection',
+]);
+const TEXT = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set']);
+
+/** SQL that yields the column's value as a literal: NULL, a number, X'…', b'…' or '…'. */
+function valueLiteralSql(column: ColumnInfo): string {
+  const col = quoteIdentifier(column.name);
+  const type = column.dataType.toLowerCase();
+  if (NUMERIC.has(type)) return `IFNULL(${col}, 'NULL')`;
+  // A FLOAT's own text form keeps 6 digits; through DOUBLE it is exact and loads back bit-equal.
+  if (type === 'float') return `IFNULL(${col} + 0e0, 'NULL')`;
+  if (type === 'bit') return `IFNULL(CONCAT('b''', BIN(${col}), ''''), 'NULL')`;
+  if (BINARY.has(type)) return `IFNULL(CONCAT('X''', HEX(${col}), ''''), 'NULL')`;
+  if (TEXT.has(type) || type === 'json') return `QUOTE(CONVERT(${col} USING utf8mb4))`;
+  // Dates, times and anything newer (MariaDB's uuid/inet6, …): their text form, quoted.
+  return `QUOTE(${col})`;
+}
+
+export function dumpHeader(definition: TableDefinition): string {
+  const table = quoteIdentifier(definition.table);
+  return [
+    `-- nats-mysql-tables-backup dump of table ${table}`,
+    '',
+    '/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;',
+    '/*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;',
+    '/*!40101 SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;',
+    '/*!40101 SET NAMES utf8mb4 */;',
+    '/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;',
+    "/*!40103 SET TIME_ZONE='+00:00' */;",
+    '/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;',
+    '/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;',
+    "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;",
+    '/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;',
+    '',
+    `DROP TABLE IF EXISTS ${table};`,
+    `${definition.createTable};`,
+    '',
+    '',
+  ].join('\n');
+}
+
+function dumpFooter(definition: TableDefinition): string {
+  const lines: string[] = [''];
+  if (definition.triggers.length > 0) {
+    lines.push('/*!50003 SET @OLD_TRIGGER_SQL_MODE=@@SQL_MODE */;', 'DELIMITER ;;');
+    for (const trigger of definition.triggers) {
+      lines.push(`/*!50003 SET SESSION SQL_MODE=${quoteString(trigger.sqlMode)} */;;`, `${trigger.statement} ;;`);
+    }
+    lines.push('DELIMITER ;', '/*!50003 SET SESSION SQL_MODE=@OLD_TRIGGER_SQL_MODE */;', '');
+  }
+  lines.push(
+    '/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;',
+    '/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;',
+    '/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;',
+    '/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;',
+    '/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;',
+    '/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;',
+    '/*!40101 SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS */;',
+    '/*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;',
+    '',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,103 @@
+/**
+ * The after-swap plan of an atomic restore (swap.ts): the steps are written to a table in the
+ * scratch schema before the swap, and run after it, again after a crash if need be.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { MysqlSettings } from '../config.js';
+import { connect, disconnect, type Connection } from './connection.js';
+import { quoteIdentifier as q } from './sql.js';
+
+const PLAN_TABLE = '_nmtb_plan';
+
+/** One step of the after-swap plan. `session` groups statements that must share a connection. */
+export interface PlanStep {
+  /** `database`: the schema the plan works in (plans written before it existed: the service's own). */
+  kind: 'sql' | 'drop-fk' | 'add-fk' | 'session' | 'database';
+  /**
+   * For drop-fk and add-fk: the table and constraint. A rerun after a crash must not drop a key
+   * that was already added back, so a drop runs only when the add after it has not.
+   */
+  target?: { table: string; name: string };
+  session?: number;
+  statement: string;
+}
+
+/** The plan table in a fresh scratch schema. */
+export async function createPlanTable(admin: Connection, scratch: string): Promise<void> {
+  await admin.query(
+    `CREATE TABLE ${q(scratch)}.${PLAN_TABLE} (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(16) NOT NULL,
+       target_table VARCHAR(64) NULL, target_name VARCHAR(64) NULL, session INT NULL, statement LONGBLOB NOT NULL)`,
+  );
+}
+
+/** Writes the after-swap plan into the scratch schema, before the swap. */
+export async function writePlan(admin: Connection, scratch: string, steps: PlanStep[]): Promise<void> {
+  for (const step of steps) {
+    await admin.query(
+      `INSERT INTO ${q(scratch)}.${PLAN_TABLE} (kind, target_table, target_name, session, statement) VALUES (?, ?, ?, ?, ?)`,
+      [step.kind, step.target?.table ?? null, step.target?.name ?? null, step.session ?? null, Buffer.from(step.statement, step.kind === 'session' ? 'latin1' : 'utf8')],
+    );
+  }
+}
+
+/** Whether the scratch schema holds nothing but a plan with steps: the swap went through. */
+export async function swappedPlan(admin: Connection, scratch: string): Promise<boolean> {
+  const [tables] = await admin.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [scratch]);
+  const names = tables.map((t) => String(t.name));
+  return names.includes(PLAN_TABLE) && names.length === 1 && (await planHasSteps(admin, scratch));
+}
+
+async function planHasSteps(admin: Connection, scratch: string): Promise<boolean> {
+  const [rows] = await admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(scratch)}.${PLAN_TABLE}`);
+  return Number(rows[0]?.n) > 0;
+}
+
+/**
+ * Runs the after-swap plan; every step may run again after a crash: keys already there are
+ * skipped, a trigger that exists already is not an error, drops are IF EXISTS.
+ */
+export async function runPlan(admin: Connection, settings: MysqlSettings, scratch: string): Promise<void> {
+  await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
+  const [rows] = await admin.query<RowDataPacket[]>(
+    `SELECT kind, target_table AS targetTable, target_name AS targetName, session, statement FROM ${q(scratch)}.${PLAN_TABLE} ORDER BY id`,
+  );
+  const sessions = new Map<number, string[]>();
+  let database = settings.database;
+  for (const row of rows) {
+    // A dump's statements are its bytes (run over a raw-bytes connection); the service's own are UTF-8.
+    const statement = (row.statement as Buffer).toString(row.kind === 'session' ? 'latin1' : 'utf8');
+    if (row.kind === 'database') {
+      database = statement;
+    } else if (row.kind === 'session') {
+      const list = sessions.get(Number(row.session)) ?? [];
+      list.push(statement);
+      sessions.set(Number(row.session), list);
+    } else if (row.kind === 'add-fk' || row.kind === 'drop-fk') {
+      const [present] = await admin.query<RowDataPacket[]>(
+        'SELECT REFERENCED_TABLE_NAME AS refTable FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?',
+        [database, String(row.targetTable), String(row.targetName)],
+      );
+      // A key to drop is one that still points at a table set aside by this restore.
+      const pointsAside = present.some((p) => String(p.refTable).startsWith('_nmtb_o'));
+      if (row.kind === 'add-fk' ? present.length === 0 : pointsAside) await admin.query(statement);
+    } else {
+      await admin.query(statement);
+    }
+  }
+  for (const statements of sessions.values()) {
+    const conn = await connect(settings, { rawBytes: true });
+    try {
+      for (const statement of statements) {
+        try {
+          await conn.query(statement);
+        } catch (err) {
+          if ((err as { errno?: number }).errno !== ER_TRG_ALREADY_EXISTS) throw err;
+        }
+      }
+    } finally {
+      await disconnect(conn);
+    }
+  }
+}
+
+const ER_TRG_ALREADY_EXISTS = 1359;

@@ -1,0 +1,46 @@
+/** Finishing or removing the scratch schemas of restores that did not end (swap.ts, swap-plan.ts). */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { MysqlSettings } from '../config.js';
+import { connect, disconnect, type Connection } from './connection.js';
+import { quoteIdentifier as q } from './sql.js';
+import { runPlan, swappedPlan } from './swap-plan.js';
+import { jobOfScratch } from './swap-names.js';
+
+/**
+ * What a scratch schema left by a dead process needs: before the swap (its tables are still
+ * there), only removal; after it, the rest of its plan, then removal.
+ */
+export async function recoverScratch(admin: Connection, settings: MysqlSettings, scratch: string): Promise<'none' | 'removed' | 'finished'> {
+  const [schemas] = await admin.query<RowDataPacket[]>('SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [scratch]);
+  if (schemas.length === 0) return 'none';
+  const swapped = await swappedPlan(admin, scratch);
+  if (swapped) await runPlan(admin, settings, scratch);
+  await admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
+  return swapped ? 'finished' : 'removed';
+}
+
+/**
+ * At start: scratch schemas of this deployment whose job is over (or unknown) are finished or
+ * removed. Scratch schemas of live jobs are left to those jobs' retries.
+ */
+export async function recoverAbandonedRestores(
+  settings: MysqlSettings,
+  deployment: string,
+  isLiveJob: (jobId: string) => Promise<boolean>,
+): Promise<{ schema: string; outcome: string }[]> {
+  const admin = await connect(settings);
+  const recovered: { schema: string; outcome: string }[] = [];
+  try {
+    await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
+    const [rows] = await admin.query<RowDataPacket[]>("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_nmtb\\_r%'");
+    for (const row of rows) {
+      const schema = String(row.name);
+      const job = jobOfScratch(deployment, schema);
+      if (!job || (await isLiveJob(job))) continue;
+      recovered.push({ schema, outcome: await recoverScratch(admin, settings, schema) });
+    }
+  } finally {
+    await disconnect(admin);
+  }
+  return recovered;
+}
