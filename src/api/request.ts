@@ -112,7 +112,7 @@ function restoreOf(archiveRaw: string, tablesRaw: string): Parsed<RestoreRequest
 }
 
 /** `t1, t2,t3` → table names; in restore requests each may end in `.sql`. */
-export function parseTableList(raw: string, allowSqlSuffix: boolean): Parsed<TableName[]> {
+function parseTableList(raw: string, allowSqlSuffix: boolean): Parsed<TableName[]> {
   const items = raw.split(',').map((item) => item.trim());
   if (items.length > MAX_TABLES_PER_REQUEST) return bad(`at most ${MAX_TABLES_PER_REQUEST} tables per request`);
   const tables: TableName[] = [];

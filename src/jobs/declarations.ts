@@ -46,13 +46,13 @@ function setting(settings: Settings, name: string, where: string): string | numb
   return value;
 }
 
-export function parseDurationMs(text: string, what: string): number {
+function parseDurationMs(text: string, what: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`${what}: "${text}" is not a duration like 90s, 2m or 7d`);
   return Number(m[1]) * (UNITS_MS[m[2] as string] as number);
 }
 
-export class DeclarationConflict extends Error {}
+class DeclarationConflict extends Error {}
 
 /** Fields that cannot change on an existing stream: a difference is a conflict, not an update. */
 const FIXED_STREAM_FIELDS = ['retention', 'storage'] as const;

@@ -5,7 +5,7 @@ import { ensureBucket, loadDeclaration, type BucketDeclaration, type Settings } 
 import type { Job } from './job.js';
 import { retryTransient } from './transient.js';
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
 export interface JobProgress {
   tablesDone: number;

@@ -8,13 +8,13 @@ import { retryWithBackoff } from '../retry.js';
  */
 const TRANSIENT = /timeout|timed out|no responders|503|jetstream is not enabled|not enabled for account|leader|cluster|disconnect|reconnect|connection (closed|draining)/i;
 
-export function isTransient(err: unknown): boolean {
+function isTransient(err: unknown): boolean {
   const e = err as { message?: string; name?: string; code?: string | number };
   return TRANSIENT.test(`${e?.name ?? ''} ${e?.message ?? ''} ${e?.code ?? ''}`);
 }
 
 /** Long enough for a reconnect plus an R3 leader election (measured: 4–9 s on 2.9). */
-export const TRANSIENT_RETRY_MS = 15_000;
+const TRANSIENT_RETRY_MS = 15_000;
 
 export function retryTransient<T>(attempt: () => Promise<T>, forMs = TRANSIENT_RETRY_MS): Promise<T> {
   return retryWithBackoff(attempt, { forMs, firstDelayMs: 100, maxDelayMs: 2_000, retryIf: isTransient });

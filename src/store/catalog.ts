@@ -10,7 +10,7 @@ import { localKey, Verdicts } from './verdicts.js';
 import type { KV } from '@nats-io/kv';
 
 /** Where an archive is: the backup directory, the Object Store bucket, or both. */
-export type Place = 'local' | 'object' | 'both';
+type Place = 'local' | 'object' | 'both';
 
 export interface CatalogEntry {
   name: ArchiveName;

@@ -49,12 +49,12 @@ export interface BucketSettings {
 }
 
 /** The Object Store writes `SHA-256=` + base64url WITH padding. */
-export function objectDigestOf(hexSha256: string): string {
+function objectDigestOf(hexSha256: string): string {
   const b64 = Buffer.from(hexSha256, 'hex').toString('base64');
   return `SHA-256=${b64.replace(/\+/g, '-').replace(/\//g, '_')}`;
 }
 
-export function hexOfObjectDigest(digest: string): string | null {
+function hexOfObjectDigest(digest: string): string | null {
   if (!digest.startsWith('SHA-256=')) return null;
   const bytes = Buffer.from(digest.slice('SHA-256='.length), 'base64url');
   return bytes.length === 32 ? bytes.toString('hex') : null;
