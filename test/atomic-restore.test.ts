@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentTag } from '../src/mysql/swap-names.js';
 import { extract, packArchive } from './helpers/archives.js';
-import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
+import { checksum, count, dbConnect, numbers, TEST_DATABASE, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob } from './helpers/nats.js';
 import { backupDone, isolatedEnv, restoreEnded, retire, startService, type RunningService } from './helpers/service.js';
 
@@ -21,11 +21,16 @@ async function start(env: Record<string, string> = {}): Promise<RunningService> 
   return service;
 }
 
+/** The tag in the scratch names of a service's restores (its job-state bucket, prefix and database). */
+function deploymentOf(service: RunningService): string {
+  return deploymentTag(`${service.stateBucket}|${service.prefix}|${TEST_DATABASE}`);
+}
+
 /** Scratch schemas and set-aside tables that this file's services left behind (other deployments' are theirs). */
 async function leftovers(): Promise<string[]> {
-  const tags = started.map((s) => deploymentTag(`backup_jobs|${s.prefix}|test`));
+  const tags = started.map(deploymentOf);
   const [schemas] = await db.query<RowDataPacket[]>("SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_nmtb\\_%'");
-  const [tables] = await db.query<RowDataPacket[]>("SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME LIKE '\\_nmtb\\_%'");
+  const [tables] = await db.query<RowDataPacket[]>("SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '\\_nmtb\\_%'", [TEST_DATABASE]);
   return [...schemas, ...tables].map((r) => String(r.n)).filter((name) => tags.some((tag) => name.startsWith(`_nmtb_r${tag}`) || name.startsWith(`_nmtb_o${tag}`)));
 }
 
@@ -88,7 +93,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     expect(state.status).toBe('failed');
     expect(state.reason).toMatch(/at_other\.sql: .*Duplicate entry/);
     expect(await checksum(db, BIG)).toBe(liveChecksum);
-    const [other] = await db.query<RowDataPacket[]>("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = 'at_other'");
+    const [other] = await db.query<RowDataPacket[]>("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'at_other'", [TEST_DATABASE]);
     expect(other).toEqual([]);
     expect(await leftovers()).toEqual([]);
   });
@@ -111,7 +116,7 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     const id = reply.headers['Backup-Job-Id']!;
     let killed = 0;
     // This job's own scratch schema: a session of the job before may still be closing.
-    const scratch = `_nmtb_r${deploymentTag(`backup_jobs|${service.prefix}|test`)}_${id.replace(/-/g, '')}`;
+    const scratch = `_nmtb_r${deploymentOf(service)}_${id.replace(/-/g, '')}`;
     for (let i = 0; i < 600 && killed === 0; i++) {
       const [rows] = await db.query<RowDataPacket[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ?', [scratch]);
       for (const row of rows) {
@@ -196,7 +201,7 @@ it('a crashed restore is finished by its retry, and an orphaned scratch schema i
   const reply = await request(nc, `${first.prefix}.restore`, `archive=${archivePath.split('/').pop()!};tables=${BIG}`);
   const id = reply.headers['Backup-Job-Id']!;
   for (let i = 0; i < 600; i++) {
-    const [rows] = await db.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE DB LIKE '\\_nmtb\\_r%'");
+    const [rows] = await db.query<RowDataPacket[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE DB LIKE ?', [`\\_nmtb\\_r${deploymentOf(first)}%`]);
     if (rows.length > 0) break;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -205,7 +210,7 @@ it('a crashed restore is finished by its retry, and an orphaned scratch schema i
   expect((await leftovers()).length).toBeGreaterThan(0);
 
   // A scratch schema of this deployment whose job is unknown: removed when the next process starts.
-  const tag = deploymentTag(`backup_jobs|${env.SUBJECT_PREFIX}|test`);
+  const tag = deploymentTag(`${env.JOB_STATE_BUCKET}|${env.SUBJECT_PREFIX}|${TEST_DATABASE}`);
   const orphan = `_nmtb_r${tag}_${'0'.repeat(32)}`;
   await db.query(`CREATE DATABASE ${orphan}`);
   await db.query(`CREATE TABLE ${orphan}.half_loaded (id INT)`);

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksum, count, dbConnect, numbers, type Db } from './helpers/db.js';
+import { checksum, count, dbConnect, numbers, TEST_DATABASE, type Db } from './helpers/db.js';
 import { natsConnect } from './helpers/nats.js';
 import { startNatsServer } from './helpers/nats-server.js';
 import { retire, startService, type RunningService } from './helpers/service.js';
@@ -187,7 +187,7 @@ describe('nmtb against the running service', () => {
     const digest = /\((SHA-256=[^)]+)\)$/.exec(field(run.stdout, 'stored'))?.[1] ?? '';
     expect(field(run.stdout, 'stored')).toBe(`both: local ${path}; bucket ${service.bucket} (${digest})`);
     expect(hexOfDigest(digest)).toBe(sha256Of(path));
-    expect(field(run.stdout, 'database')).toBe('test');
+    expect(field(run.stdout, 'database')).toBe(TEST_DATABASE);
     expect(run.stdout).toMatch(new RegExp(`^${ORDERS}\\s+2,000\\s+[\\d.]+ kB$`, 'm'));
     const json = JSON.parse((await nmtb('show', archive, '--json')).stdout) as { tables: { table: string; rows: number; bytes: number }[]; path: string; digest: string };
     expect(json.tables).toEqual([expect.objectContaining({ table: ORDERS, entry: `${ORDERS}.sql`, rows: 2000 })]);

@@ -385,7 +385,7 @@ function walk(root: string, into: Record<string, string> = {}, prefix = ''): Rec
 }
 
 async function snapshot(): Promise<Snapshot> {
-  const [rows] = await db.query<RowDataPacket[]>("SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test'");
+  const [rows] = await db.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()');
   // Only the tables this test owns: other test runs may share the database meanwhile.
   const tables = rows.map((r) => String(r.name)).filter((n) => n.toLowerCase().startsWith('corpus')).sort();
   const checksums: Record<string, string> = {};

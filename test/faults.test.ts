@@ -204,7 +204,7 @@ describe('SIGTERM', () => {
     await whenRunning(service, id);
     const code = await service.stop();
     expect(code).toBe(0);
-    expect((await readJobState(nc, id))?.status).toBe('done');
+    expect((await readJobState(nc, id, service.stateBucket))?.status).toBe('done');
     expect(service.logs.some((l) => l.msg === 'stopped')).toBe(true);
   }, 120_000);
 
@@ -214,7 +214,7 @@ describe('SIGTERM', () => {
     await whenRunning(first, id);
     const code = await first.stop();
     expect(code).toBe(0);
-    const handedBack = await readJobState(nc, id);
+    const handedBack = await readJobState(nc, id, first.stateBucket);
     expect(handedBack?.status).toBe('queued');
     expect(handedBack?.reason).toMatch(/shutdown/);
     expect(readdirSync(first.backupDir)).toEqual([]);

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksum, dbConnect, numbers, type Db } from './helpers/db.js';
+import { checksum, dbConnect, numbers, TEST_DATABASE, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob } from './helpers/nats.js';
 import { objectGet, objectList } from './helpers/objget.js';
 import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';
@@ -106,7 +106,7 @@ describe('the object store mirror', () => {
     expect(fetched.size).toBe(readFileSync(archive.path).length);
     expect(fetched.size).toBeGreaterThan(1024 * 1024);
     expect(fetched.digest).toBe(`SHA-256=${Buffer.from(localSha, 'hex').toString('base64url')}=`);
-    expect(fetched.metadata).toMatchObject({ sha256: localSha, database: 'test', job: archive.id, tables: `${WIDE}.sql,${SMALL}.sql` });
+    expect(fetched.metadata).toMatchObject({ sha256: localSha, database: TEST_DATABASE, job: archive.id, tables: `${WIDE}.sql,${SMALL}.sql` });
     const state = await waitForJob(nc, service.prefix, archive.id);
     expect(state.result).toMatchObject({ sha256: localSha, bucket: { name: service.bucket, digest: fetched.digest } });
   });

@@ -122,7 +122,7 @@ it('backs up, lists, prunes, fetches from the bucket and restores with only the 
   expect(ping.json()).toMatchObject({ type: 'io.nats.micro.v1.ping_response', metadata: { prefix: 'backup' } });
   const object = await (await new Objm(operator).open('backups')).getBlob(done.archive);
   expect(createHash('sha256').update(object!).digest('hex')).toBe(done.result!.sha256);
-}, 60_000);
+}, 150_000);
 
 it('lets the operator list and back up, but not restore', async () => {
   expect((await request(operator, 'backup.listbackups', 'listfiles')).body).toMatch(/^\{/);

@@ -12,7 +12,7 @@ import { connect, disconnect } from '../src/mysql/connection.js';
 import { deploymentTag } from '../src/mysql/swap-names.js';
 import { recoverScratch } from '../src/mysql/swap-recovery.js';
 import type { ArchiveName, DatabaseName, TableName } from '../src/names.js';
-import { dbConnect, ident, numbers, type Db } from './helpers/db.js';
+import { dbConnect, ident, numbers, TEST_DATABASE, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJob, type JobStateReply, type Reply } from './helpers/nats.js';
 import { retire, startService, type RunningService } from './helpers/service.js';
 
@@ -59,9 +59,9 @@ async function restoredInto(body: Record<string, unknown>, target = service): Pr
 
 /** The source tables are exactly as the test left them. */
 async function sourceUntouched(): Promise<void> {
-  for (const table of [ORDERS, CUSTOMERS, ITEMS]) expect(await sum('test', table), table).toBe(live[table]);
-  expect(await triggersOf('test', ORDERS)).toEqual(['rinto_orders_bi']);
-  expect(await createOf('test', ITEMS)).toMatch(/REFERENCES `rinto_orders` \(`id`\)/);
+  for (const table of [ORDERS, CUSTOMERS, ITEMS]) expect(await sum(TEST_DATABASE, table), table).toBe(live[table]);
+  expect(await triggersOf(TEST_DATABASE, ORDERS)).toEqual(['rinto_orders_bi']);
+  expect(await createOf(TEST_DATABASE, ITEMS)).toMatch(/REFERENCES `rinto_orders` \(`id`\)/);
 }
 
 /** Scratch schemas and set-aside tables of this file's services. */
@@ -105,12 +105,12 @@ beforeAll(async () => {
   const done = await waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!);
   expect(done.status, done.reason).toBe('done');
   archive = done.archive;
-  for (const table of [ORDERS, CUSTOMERS]) archived[table] = await sum('test', table);
+  for (const table of [ORDERS, CUSTOMERS]) archived[table] = await sum(TEST_DATABASE, table);
   // The live tables move on after the backup: a restore over them would show.
   await db.query(`UPDATE ${ORDERS} SET note = 'CHANGED' WHERE id % 3 = 0`);
   await db.query(`DELETE FROM ${ORDERS} WHERE customer_id = 40`);
   await db.query(`DELETE FROM ${CUSTOMERS} WHERE id = 40`);
-  for (const table of [ORDERS, CUSTOMERS, ITEMS]) live[table] = await sum('test', table);
+  for (const table of [ORDERS, CUSTOMERS, ITEMS]) live[table] = await sum(TEST_DATABASE, table);
   expect(live[ORDERS]).not.toBe(archived[ORDERS]);
 }, 120_000);
 
@@ -160,11 +160,11 @@ describe('restoreinto', () => {
     expect(state.status, state.reason).toBe('done');
     expect(state.database).toBeUndefined();
     expect(state.rename).toEqual({ [ORDERS]: 'rinto_orders_old', [CUSTOMERS]: 'rinto_customers_old' });
-    expect(await sum('test', 'rinto_orders_old')).toBe(archived[ORDERS]);
-    expect(await sum('test', 'rinto_customers_old')).toBe(archived[CUSTOMERS]);
+    expect(await sum(TEST_DATABASE, 'rinto_orders_old')).toBe(archived[ORDERS]);
+    expect(await sum(TEST_DATABASE, 'rinto_customers_old')).toBe(archived[CUSTOMERS]);
     // Trigger and constraint names are per schema: the live table holds the old ones.
-    expect(await triggersOf('test', 'rinto_orders_old')).toEqual(['rinto_orders_old_bi']);
-    expect(await createOf('test', 'rinto_orders_old')).toMatch(
+    expect(await triggersOf(TEST_DATABASE, 'rinto_orders_old')).toEqual(['rinto_orders_old_bi']);
+    expect(await createOf(TEST_DATABASE, 'rinto_orders_old')).toMatch(
       /CONSTRAINT `rinto_orders_old_customer` FOREIGN KEY \(`customer_id`\) REFERENCES `rinto_customers_old` \(`id`\)/,
     );
     await db.query("INSERT INTO rinto_orders_old VALUES (100000, 40, 'lower')");
@@ -230,7 +230,7 @@ describe('restoreinto', () => {
       [{ archive, tables: [ORDERS], rename: { [ORDERS]: ORDERS } }, 400, /its own name/],
       [{ archive, tables: [ORDERS], rename: [] }, 400, /"rename" must be an object/],
       // The service's own database: without a new name for every table it would be a plain restore.
-      [{ archive, tables: [ORDERS], database: 'test' }, 400, /would replace the live table of the same name in test/],
+      [{ archive, tables: [ORDERS], database: TEST_DATABASE }, 400, new RegExp(`would replace the live table of the same name in ${TEST_DATABASE}`)],
       [{ archive, tables: [ORDERS, CUSTOMERS], rename: { [ORDERS]: 'rinto_orders_old' } }, 400, /rinto_customers would replace the live table/],
       [{ archive, tables: [ORDERS, CUSTOMERS], rename: { [ORDERS]: 'rinto_x', [CUSTOMERS]: ORDERS } }, 400, /rinto_customers would be restored as rinto_orders, a table of this restore/],
       [{ archive, tables: [ORDERS], database: `rinto_nowhere_${TAG}` }, 404, /database rinto_nowhere_\w+ not found/],
@@ -265,7 +265,7 @@ describe('restoreinto', () => {
       ['session', null, null, 0, 'CREATE TRIGGER rinto_recovered_bi BEFORE INSERT ON rinto_recovered FOR EACH ROW SET NEW.id = NEW.id + 1'],
     ];
     for (const step of steps) await db.query(`INSERT INTO ${scratch}._nmtb_plan (kind, target_table, target_name, session, statement) VALUES (?, ?, ?, ?, ?)`, step);
-    const settings = { host: '127.0.0.1', port: 3306, user: 'root', password: undefined, database: 'test' };
+    const settings = { host: '127.0.0.1', port: 3306, user: 'root', password: undefined, database: TEST_DATABASE };
     const admin = await connect(settings);
     try {
       // The plan runs against the target database, then the scratch schema is gone for good.
@@ -283,14 +283,14 @@ describe('restoreinto', () => {
   it('403 when the service\'s MySQL user may not write the target database, and works once granted', async () => {
     for (const host of USER_HOSTS) {
       await db.query(`CREATE USER '${USER}'@'${host}' IDENTIFIED BY '${USER_PASSWORD}'`);
-      await db.query(`GRANT ALL PRIVILEGES ON \`test\`.* TO '${USER}'@'${host}'`);
+      await db.query(`GRANT ALL PRIVILEGES ON \`${TEST_DATABASE}\`.* TO '${USER}'@'${host}'`);
       await db.query(`GRANT ALL PRIVILEGES ON \`\\_nmtb\\_%\`.* TO '${USER}'@'${host}'`);
       // A pattern grant that would allow it, but the exact one applies (grants are not added up).
       await db.query(`GRANT ALL PRIVILEGES ON \`rinto\\_staging\\_%\`.* TO '${USER}'@'${host}'`);
       await db.query(`GRANT SELECT, INSERT ON \`${STAGING}\`.* TO '${USER}'@'${host}'`);
     }
     // The same archives (directory and bucket) as the first service; its own subjects and stream.
-    limited = await startService({ JOB_MAX_DELIVER: '1', BACKUP_DIR: service.backupDir, OBJECT_BUCKET: service.bucket, MYSQL_URL: `mysql://${USER}@127.0.0.1:3306/test`, MYSQL_PASSWORD: USER_PASSWORD });
+    limited = await startService({ JOB_MAX_DELIVER: '1', BACKUP_DIR: service.backupDir, OBJECT_BUCKET: service.bucket, MYSQL_URL: `mysql://${USER}@127.0.0.1:3306/${TEST_DATABASE}`, MYSQL_PASSWORD: USER_PASSWORD });
     // Customers: a trigger (DEFINER root) could not be created by this user at all.
     const refused = await restoreInto({ archive, tables: [CUSTOMERS], database: STAGING }, limited);
     expect(refused.body).toBe('{"status": "bad"}');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { dbConnect, type Db } from './helpers/db.js';
+import { dbConnect, TEST_DATABASE, type Db } from './helpers/db.js';
 import { request, waitForJob, type Reply } from './helpers/nats.js';
 import { startNatsServer, type TestNatsServer } from './helpers/nats-server.js';
 import { startService, type RunningService } from './helpers/service.js';
@@ -100,8 +100,8 @@ beforeAll(async () => {
     await db.query(`CREATE USER IF NOT EXISTS '${MYSQL_USER}'@'${host}' IDENTIFIED BY '${SECRET.mysqlPassword}'`);
     await db.query(`ALTER USER '${MYSQL_USER}'@'${host}' IDENTIFIED BY '${SECRET.mysqlPassword}'`);
     // The backup (SELECT, LOCK TABLES, SHOW VIEW, TRIGGER) and the restore (a scratch schema
-    // _nmtb_r…, DDL, INSERT, RENAME) of tables in `test`, nothing else.
-    await db.query(`GRANT ALL PRIVILEGES ON \`test\`.* TO '${MYSQL_USER}'@'${host}'`);
+    // _nmtb_r…, DDL, INSERT, RENAME) of tables in the test database, nothing else.
+    await db.query(`GRANT ALL PRIVILEGES ON \`${TEST_DATABASE}\`.* TO '${MYSQL_USER}'@'${host}'`);
     await db.query(`GRANT ALL PRIVILEGES ON \`\\_nmtb\\_%\`.* TO '${MYSQL_USER}'@'${host}'`);
   }
   // ~3 MB that 7-Zip at level 9 takes seconds over: long enough to see its process.
@@ -122,7 +122,7 @@ authorization {
     NATS_URL: server.url,
     NATS_USER: 'svc',
     NATS_PASSWORD: SECRET.natsPassword,
-    MYSQL_URL: `mysql://${MYSQL_USER}@127.0.0.1:3306/test`,
+    MYSQL_URL: `mysql://${MYSQL_USER}@127.0.0.1:3306/${TEST_DATABASE}`,
     MYSQL_PASSWORD: SECRET.mysqlPassword,
     SEVENZIP_LEVEL: '9',
     LOG_LEVEL: 'debug',
@@ -171,10 +171,10 @@ it('keeps the secrets out of argv, child environments, replies, events, manifest
 
     // manifest.json, and the object's metadata in the bucket
     const manifest = execFileSync(sevenZipBinary(), ['x', '-so', join(svc.backupDir, done.archive), 'manifest.json'], { encoding: 'utf8' });
-    expect(JSON.parse(manifest)).toMatchObject({ database: 'test' });
+    expect(JSON.parse(manifest)).toMatchObject({ database: TEST_DATABASE });
     expectNoMarker('manifest.json', manifest);
     const info = await (await new Objm(nc).open(svc.bucket)).info(done.archive);
-    expect(info?.metadata).toMatchObject({ database: 'test' });
+    expect(info?.metadata).toMatchObject({ database: TEST_DATABASE });
     expectNoMarker('the object info', JSON.stringify(info));
   } finally {
     children.stop();
@@ -217,7 +217,7 @@ it('connects with an nkey seed file, and a MySQL refusal reaches the requester w
   const other = await startService({
     NATS_URL: server.url,
     NATS_NKEY_SEED_FILE: seedFile,
-    MYSQL_URL: `mysql://${MYSQL_USER}@127.0.0.1:3306/test`,
+    MYSQL_URL: `mysql://${MYSQL_USER}@127.0.0.1:3306/${TEST_DATABASE}`,
     MYSQL_PASSWORD: SECRET.wrongMysqlPassword,
   });
   try {

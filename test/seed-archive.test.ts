@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { checksum, dbConnect, type Db } from './helpers/db.js';
+import { checksum, dbConnect, TEST_DATABASE, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
 import { startService, type RunningService, retire } from './helpers/service.js';
 
@@ -33,7 +33,7 @@ beforeAll(async () => {
   service = await startService();
   const work = mkdtempSync(join(tmpdir(), 'seed-'));
   for (const table of TABLES) {
-    execFileSync('sh', ['-c', `mariadb-dump -h 127.0.0.1 -uroot test "$1" > "$2"`, 'sh', table, join(work, `${table}.sql`)]);
+    execFileSync('sh', ['-c', `mariadb-dump -h 127.0.0.1 -uroot "$1" "$2" > "$3"`, 'sh', TEST_DATABASE, table, join(work, `${table}.sql`)]);
   }
   expect(readFileSync(join(work, 'seed_orders.sql'), 'utf8')).toContain('DELIMITER ;;');
   const script = [

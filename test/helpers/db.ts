@@ -2,7 +2,10 @@ import mysql from 'mysql2/promise';
 
 export type Db = mysql.Connection;
 
-export async function dbConnect(database = 'test'): Promise<Db> {
+/** This test worker's database (test/setup/worker-database.ts): files in parallel never share tables. */
+export const TEST_DATABASE = process.env.TEST_DATABASE ?? 'test';
+
+export async function dbConnect(database = TEST_DATABASE): Promise<Db> {
   return mysql.createConnection({
     host: '127.0.0.1',
     port: 3306,

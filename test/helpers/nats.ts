@@ -80,7 +80,7 @@ export async function waitForJob(
 }
 
 /** A job's state straight from the job-state bucket, for when no service is running to ask. */
-export async function readJobState(nc: NatsConnection, id: string, bucket = 'backup_jobs'): Promise<JobStateReply | null> {
+export async function readJobState(nc: NatsConnection, id: string, bucket: string): Promise<JobStateReply | null> {
   const kv = await new Kvm(nc).open(bucket);
   const entry = await kv.get(`job.${id}`);
   return entry && entry.operation === 'PUT' ? entry.json<JobStateReply>() : null;

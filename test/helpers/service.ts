@@ -11,6 +11,7 @@ export interface RunningService {
   prefix: string;
   stream: string;
   bucket: string;
+  stateBucket: string;
   backupDir: string;
   child: ChildProcess;
   /** Every log line so far, parsed. */
@@ -23,13 +24,14 @@ export interface RunningService {
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-/** A unique prefix, stream and backup dir, so test files never see each other's jobs. */
-export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; OBJECT_BUCKET: string; BACKUP_DIR: string } {
+/** A unique prefix, stream, buckets and backup dir, so test files never see each other's jobs. */
+export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; OBJECT_BUCKET: string; JOB_STATE_BUCKET: string; BACKUP_DIR: string } {
   const tag = randomBytes(4).toString('hex');
   return {
     SUBJECT_PREFIX: `test${tag}`,
     JOBS_STREAM: `TEST_${tag}`,
     OBJECT_BUCKET: `test_${tag}`,
+    JOB_STATE_BUCKET: `test_jobs_${tag}`,
     BACKUP_DIR: mkdtempSync(join(tmpdir(), 'backups-')),
   };
 }
@@ -95,6 +97,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
     prefix: fullEnv.SUBJECT_PREFIX,
     stream: fullEnv.JOBS_STREAM,
     bucket: fullEnv.OBJECT_BUCKET,
+    stateBucket: fullEnv.JOB_STATE_BUCKET,
     backupDir: fullEnv.BACKUP_DIR,
     child,
     logs,
@@ -107,11 +110,12 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
   };
 }
 
-/** Stops the services (SIGTERM) and deletes the job streams and archive buckets they made. */
+/** Stops the services (SIGTERM) and deletes the job streams and buckets they made. */
 export async function retire(nc: NatsConnection, ...services: (RunningService | undefined)[]): Promise<void> {
   for (const service of services) await service?.stop();
   for (const stream of new Set(services.map((s) => s?.stream))) if (stream) await deleteStream(nc, stream);
   for (const bucket of new Set(services.map((s) => s?.bucket))) if (bucket) await deleteStream(nc, `OBJ_${bucket}`);
+  for (const bucket of new Set(services.map((s) => s?.stateBucket))) if (bucket) await deleteStream(nc, `KV_${bucket}`);
 }
 
 /** Asks `service` for a backup of `tables` (comma-separated), waits until its job is done, and returns the archive's path. */
