@@ -198,7 +198,7 @@ export class Catalog {
     if (!local) return;
     this.localDigests.set(localKey(local), sha256);
     const listing = await this.listLocal(local);
-    if (listing.ok) this.verdicts.set(local, listing, 'written', (err) => this.log.warn({ err, archive: name }, 'could not keep the verdict of a new archive'));
+    if (listing.ok) this.verdicts.set(local, listing, 'written', (err) => this.log.warn({ err, archive: name }, 'could not keep the verdict of a new archive'), sha256);
   }
 
   /** Removes the archive from both places. */
@@ -274,7 +274,7 @@ export class Catalog {
 
   private async testLocal(local: LocalArchive): Promise<Inspection> {
     const inspection = await inspectArchive(this.dir.pathOf(local.name));
-    this.verdicts.set(local, inspection, 'tested', (err) => this.log.warn({ err, archive: local.name }, 'could not keep an archive\'s verdict'));
+    this.verdicts.set(local, inspection, 'tested', (err) => this.log.warn({ err, archive: local.name }, 'could not keep an archive\'s verdict'), this.localDigests.get(localKey(local)));
     return inspection;
   }
 
@@ -305,8 +305,11 @@ export class Catalog {
 
   private async localDigestOnce(local: LocalArchive): Promise<string> {
     const key = localKey(local);
-    const cached = this.localDigests.get(key);
-    if (cached) return cached;
+    const cached = this.localDigests.get(key) ?? (await this.verdicts.digest(local));
+    if (cached) {
+      this.localDigests.set(key, cached);
+      return cached;
+    }
     const { sha256 } = await fileDigest(this.dir.pathOf(local.name));
     this.localDigests.set(key, sha256);
     return sha256;

@@ -13,6 +13,8 @@ export interface StoredVerdict {
   source: VerdictSource;
   at: string;
   inspection: Inspection;
+  /** Hex SHA-256 of the file, when it was known: after a restart no request reads a large file to compare it with the object. */
+  sha256?: string;
 }
 
 /** Identifies one version of a local archive file. */
@@ -37,9 +39,18 @@ export class Verdicts {
   ) {}
 
   async get(local: LocalArchive): Promise<Inspection | null> {
+    return (await this.lookup(local))?.inspection ?? null;
+  }
+
+  /** The file's SHA-256 kept with its verdict, if any. */
+  async digest(local: LocalArchive): Promise<string | null> {
+    return (await this.lookup(local))?.sha256 ?? null;
+  }
+
+  private async lookup(local: LocalArchive): Promise<StoredVerdict | null> {
     const file = this.fileOf(local);
     const cached = this.known.get(local.name);
-    if (cached?.file === file) return cached.inspection;
+    if (cached?.file === file) return cached;
     if (!this.kv) return null;
     let stored: StoredVerdict | null = null;
     try {
@@ -50,12 +61,12 @@ export class Verdicts {
     }
     if (stored?.file !== file || typeof stored.inspection?.ok !== 'boolean') return null;
     this.known.set(local.name, stored);
-    return stored.inspection;
+    return stored;
   }
 
   /** Keeps the verdict; the bucket's copy is written in the background (`onStoreError` if that fails). */
-  set(local: LocalArchive, inspection: Inspection, source: VerdictSource, onStoreError: (err: unknown) => void): void {
-    const stored: StoredVerdict = { file: this.fileOf(local), source, at: new Date().toISOString(), inspection };
+  set(local: LocalArchive, inspection: Inspection, source: VerdictSource, onStoreError: (err: unknown) => void, sha256?: string): void {
+    const stored: StoredVerdict = { file: this.fileOf(local), source, at: new Date().toISOString(), inspection, ...(sha256 && { sha256 }) };
     this.known.set(local.name, stored);
     this.kv?.put(verdictKeyOf(stored.file), JSON.stringify(stored)).catch(onStoreError);
   }
