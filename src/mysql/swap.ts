@@ -24,6 +24,7 @@ import type { MysqlSettings } from '../config.js';
 import { PermanentJobError } from '../jobs/job.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
+import { addCheckSql, checkConstraints, checkNamesPerSchema, dropCheckSql, planCheckNames, type CheckConstraint, type CheckNamePlan } from './check-constraints.js';
 import { addForeignKeySql, foreignKeys } from './foreign-keys.js';
 import { freshName, latin1Identifier, retargetTrigger } from './retarget.js';
 import { statementKind } from './statement-kind.js';
@@ -37,6 +38,12 @@ export interface SwapTarget {
   database?: string;
   /** Archive table → its name in the target database. */
   names?: ReadonlyMap<TableName, string>;
+}
+
+/** CHECK constraint names around the RENAME, each incoming one with the table it has in the scratch schema. */
+interface SwapCheckPlan {
+  dropFromReplaced: CheckConstraint[];
+  renameIncoming: (CheckNamePlan['renameIncoming'][number] & { scratchTable: string })[];
 }
 
 /** Something a swap did that the job's caller should hear of (a trigger body naming the old table). */
@@ -162,6 +169,10 @@ export class TableSwap {
       const renamed = { ...key, name: freshName(key.name, table, this.nameOf(table), takenKeys) };
       steps.push({ kind: 'add-fk', target: { table: this.nameOf(table), name: renamed.name }, statement: `ALTER TABLE ${q(live)}.${q(this.nameOf(table))} ADD ${addForeignKeySql(renamed, refSchema, refTable)}` });
     }
+    const checks = await this.checkNamePlan(existing);
+    for (const c of checks.renameIncoming) {
+      steps.push({ kind: 'sql', statement: addCheckSql(live, c.table, c.newName, c) });
+    }
     const takenTriggers = await this.triggerNamesOfOtherTables(newNames);
     const renamedTriggers = new Map<string, string>();
     sessions.forEach((statements, session) => {
@@ -175,6 +186,7 @@ export class TableSwap {
     await this.tryTriggers(sessions);
     await writePlan(this.admin, scratch, steps);
     for (const key of loadedKeys) await this.admin.query(`ALTER TABLE ${q(scratch)}.${q(key.table)} DROP FOREIGN KEY ${q(key.name)}`);
+    for (const c of checks.renameIncoming) await this.admin.query(dropCheckSql(scratch, { table: c.scratchTable, name: c.name }));
 
     const renames: string[] = [];
     this.tables.forEach((table, index) => {
@@ -182,13 +194,36 @@ export class TableSwap {
       if (existing.has(name)) renames.push(`${q(live)}.${q(name)} TO ${q(live)}.${q(this.names.oldName(index))}`);
       renames.push(`${q(scratch)}.${q(table)} TO ${q(live)}.${q(name)}`);
     });
-    await this.admin.query(`RENAME TABLE ${renames.join(', ')}`);
+    // The rows of a table set aside go away with it: dropping its CHECK first (metadata only) costs nothing.
+    for (const c of checks.dropFromReplaced) await this.admin.query(dropCheckSql(live, c));
+    try {
+      await this.admin.query(`RENAME TABLE ${renames.join(', ')}`);
+    } catch (err) {
+      for (const c of checks.dropFromReplaced) await this.admin.query(addCheckSql(live, c.table, c.name, c)).catch(() => undefined);
+      throw err;
+    }
     this.swapped = true;
     await runPlan(this.admin, this.settings, scratch);
     await this.admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
     // Fresh statistics: a renamed-in table may otherwise report no rows to the optimizer (and to
     // the next backup's progress estimate) until the server gets round to sampling it.
     await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(live)}.${q(this.nameOf(t))}`).join(', ')}`).catch(() => undefined);
+  }
+
+  /**
+   * On MySQL 8, what the RENAME needs about CHECK constraint names (see check-constraints.ts);
+   * nothing on MariaDB, whose names are per table.
+   */
+  private async checkNamePlan(existing: ReadonlySet<string>): Promise<SwapCheckPlan> {
+    const [[row]] = await this.admin.query<RowDataPacket[]>('SELECT VERSION() AS version');
+    if (!checkNamesPerSchema(String(row?.version ?? ''))) return { dropFromReplaced: [], renameIncoming: [] };
+    const scratchTables = new Map(this.tables.map((t) => [this.nameOf(t), t as string]));
+    const incoming = (await checkConstraints(this.admin, this.names.scratch))
+      .filter((c) => this.tables.includes(c.table as TableName))
+      .map((c) => ({ ...c, table: this.nameOf(c.table as TableName) }));
+    const replaced = new Set([...scratchTables.keys()].filter((name) => existing.has(name)));
+    const plan = planCheckNames(incoming, await checkConstraints(this.admin, this.live), replaced);
+    return { ...plan, renameIncoming: plan.renameIncoming.map((c) => ({ ...c, scratchTable: scratchTables.get(c.table) as string })) };
   }
 
   /**
