@@ -30,6 +30,17 @@ const MYSQL8 = `CREATE TABLE \`people\` (
   KEY \`inv\` (\`email\`) /*!80000 INVISIBLE */
 ) ENGINE=InnoDB AUTO_INCREMENT=7 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci`;
 
+// MySQL 8.0.30+ with sql_generate_invisible_primary_key=ON, as SHOW CREATE TABLE shows the
+// manual's auto_0 (Generated Invisible Primary Keys), with an invisible column and a key added.
+const MYSQL8_GIPK = `CREATE TABLE \`auto_0\` (
+  \`my_row_id\` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */,
+  \`c1\` int DEFAULT NULL,
+  \`c2\` varchar(10) DEFAULT NULL,
+  \`c3\` int DEFAULT NULL /*!80023 INVISIBLE */,
+  PRIMARY KEY (\`my_row_id\`),
+  KEY \`k_c1\` (\`c1\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci`;
+
 describe('deferIndexes', () => {
   it('keeps the primary key and CHECKs, and adds every other index in one ALTER, as written (MariaDB)', () => {
     const d = deferIndexes(MARIADB)!;
@@ -56,6 +67,18 @@ describe('deferIndexes', () => {
     expect(d.alter).toBe(
       'ALTER TABLE `people` ADD UNIQUE KEY `email` (`email`), ADD KEY `idx_name_desc` (`name` DESC), ADD KEY `f_lower` ((lower(`name`))), ADD KEY `inv` (`email`) /*!80000 INVISIBLE */',
     );
+  });
+
+  it('keeps a generated invisible primary key and invisible columns as written (MySQL 8.0.30)', () => {
+    const d = deferIndexes(MYSQL8_GIPK)!;
+    expect(d.create).toBe(`CREATE TABLE \`auto_0\` (
+  \`my_row_id\` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */,
+  \`c1\` int DEFAULT NULL,
+  \`c2\` varchar(10) DEFAULT NULL,
+  \`c3\` int DEFAULT NULL /*!80023 INVISIBLE */,
+  PRIMARY KEY (\`my_row_id\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci`);
+    expect(d.alter).toBe('ALTER TABLE `auto_0` ADD KEY `k_c1` (`c1`)');
   });
 
   it('without a primary key the UNIQUE indexes stay (InnoDB may cluster on one)', () => {

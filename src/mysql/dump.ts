@@ -53,6 +53,7 @@ export class ConsistentSnapshot {
         // sql_mode '' so SHOW CREATE output uses backticks whatever the server's default is.
         await session.query("SET SESSION sql_mode = ''");
         await session.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        await showGeneratedPrimaryKeys(session);
       }
 
       const catalog = await baseTables(lock);
@@ -173,4 +174,19 @@ async function describeSnapshot(lock: Connection): Promise<SnapshotInfo> {
 /** The callback API under a promise connection: only it has streaming queries. */
 function callbackSide(conn: Connection): CallbackConnection {
   return (conn as unknown as { connection: CallbackConnection }).connection;
+}
+
+const ER_UNKNOWN_SYSTEM_VARIABLE = 1193;
+
+/**
+ * MySQL 8.0.30+ may give a table a generated invisible primary key (`my_row_id`); it is dumped
+ * with its values only while SHOW CREATE TABLE and information_schema show it, which a server
+ * may have turned off. Servers without the variable (MariaDB, older MySQL) have no such keys.
+ */
+async function showGeneratedPrimaryKeys(session: Connection): Promise<void> {
+  try {
+    await session.query('SET SESSION show_gipk_in_create_table_and_information_schema = ON');
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== ER_UNKNOWN_SYSTEM_VARIABLE) throw err;
+  }
 }
