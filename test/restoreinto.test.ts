@@ -394,7 +394,7 @@ describe('restoreinto, the parts', () => {
     fc.assert(
       fc.property(body, (text) => {
         const parsed = parseRestoreIntoRequest(parts(text));
-        if (!parsed.ok) return parsed.code === 400 && parsed.reason.length > 0;
+        if (!parsed.ok) return parsed.error.kind === 'bad-request' && parsed.error.message.length > 0;
         const { tables, rename, database } = parsed.value;
         const targets = tables.map((t) => (rename && Object.hasOwn(rename, t) ? rename[t]! : t));
         return tables.length > 0 && new Set(targets).size === targets.length && (database !== undefined || rename !== undefined) &&
