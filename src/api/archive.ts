@@ -1,6 +1,8 @@
 import type { Msg } from '@nats-io/transport-node';
 import { errorKindOf } from '../errors.js';
 import type { ApiContext } from './context.js';
+import { replyBodyLimit } from './payload.js';
+import { pyJson } from './pyjson.js';
 import { replyOk, requestParts } from './reply.js';
 import { replyError } from './reply-error.js';
 import { parseArchiveRequest } from './request.js';
@@ -11,7 +13,7 @@ export async function handleArchive(msg: Msg, ctx: ApiContext): Promise<void> {
   const parsed = parseArchiveRequest(parts);
   if (!parsed.ok) {
     const given = (parts.header('archivename') ?? parts.body.replace(/^\s*archivename=/, '')).trim();
-    return replyError(msg, { [echoed(given)]: 'bad' }, parsed.error);
+    return replyError(msg, { [echoed(given, replyBodyLimit(msg))]: 'bad' }, parsed.error);
   }
   let tables;
   try {
@@ -23,14 +25,15 @@ export async function handleArchive(msg: Msg, ctx: ApiContext): Promise<void> {
   replyOk(msg, { tables: tables.join(',') });
 }
 
-const MAX_ECHOED_CHARS = 255;
+const CUT_ECHO_CHARS = 255;
 
 /**
- * The name a refused request gave, as the key of the seed's `{"<name>": "bad"}`: cut after 255
- * characters (with `…`), so a huge name (escaped ×6 when not ASCII) never makes a reply larger
- * than NATS's max_payload — which would fail the reply itself.
+ * The name a refused request gave, as the key of the seed's `{"<name>": "bad"}`: as sent, so the
+ * caller finds its own key, unless that reply would exceed `bodyLimit` (max_payload; a name is
+ * escaped ×6 when not ASCII), which would fail the reply itself: then cut after 255 characters,
+ * with `…`.
  */
-export function echoed(given: string): string {
-  const chars = [...given];
-  return chars.length > MAX_ECHOED_CHARS ? `${chars.slice(0, MAX_ECHOED_CHARS).join('')}…` : given;
+export function echoed(given: string, bodyLimit: number): string {
+  if (Buffer.byteLength(pyJson({ [given]: 'bad' })) <= bodyLimit) return given;
+  return `${[...given].slice(0, CUT_ECHO_CHARS).join('')}…`;
 }
