@@ -12,8 +12,7 @@ import { checkWritten, crc32Hex, type WrittenEntry } from './archive/written.js'
 import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
 import type { BackupJob } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
-import { PermanentJobError } from './jobs/job.js';
-import { ConsistentSnapshot, TableMissingError } from './mysql/dump.js';
+import { ConsistentSnapshot } from './mysql/dump.js';
 import type { Logger } from './log.js';
 import { entryNameOf, type TableName } from './names.js';
 import { tablesOf } from './store/catalog.js';
@@ -55,13 +54,7 @@ export async function makeBackup(
   const onAbort = () => writer.abort();
   signal?.addEventListener('abort', onAbort);
   try {
-    let snapshot: ConsistentSnapshot;
-    try {
-      snapshot = await ConsistentSnapshot.open(settings.mysql, job.tables, settings.dumpParallelism);
-    } catch (err) {
-      if (err instanceof TableMissingError) throw new PermanentJobError(err.message);
-      throw err;
-    }
+    const snapshot = await ConsistentSnapshot.open(settings.mysql, job.tables, settings.dumpParallelism);
     progress.tablesTotal = job.tables.length;
     progress.rowsTotal = snapshot.estimatedRows;
     let packed: Packed;

@@ -2,12 +2,13 @@ import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { makeBackup, type BackupResult } from './backup.js';
+import { ServiceError } from './errors.js';
 import { PermanentJobError, type BackupJob, type RestoreJob } from './jobs/job.js';
 import type { ArchivePins } from './jobs/pins.js';
 import type { JobHandler } from './jobs/worker.js';
 import type { Logger } from './log.js';
 import { restoreTables } from './restore.js';
-import { ArchiveUnavailable, type Catalog } from './store/catalog.js';
+import type { Catalog } from './store/catalog.js';
 import type { ArchiveBucket, ArchiveMetadata, StoredArchive } from './store/objects.js';
 import type { Retention } from './store/retention.js';
 import type { JobContext } from './jobs/worker.js';
@@ -27,7 +28,17 @@ export interface JobHandlerDeps {
  * (fetched from the object store when this machine lacks it) → the tables.
  */
 export function createJobHandler(deps: JobHandlerDeps): JobHandler {
-  return (job, context) => (job.kind === 'backup' ? runBackup(job, context, deps) : runRestore(job, context, deps));
+  return (job, context) => permanentUnlessRetryable(job.kind === 'backup' ? runBackup(job, context, deps) : runRestore(job, context, deps));
+}
+
+/** Until the job runtime reads `retryable` itself: a ServiceError no retry can mend ends the job at once. */
+async function permanentUnlessRetryable<T>(run: Promise<T>): Promise<T> {
+  try {
+    return await run;
+  } catch (err) {
+    if (err instanceof ServiceError && !err.retryable) throw new PermanentJobError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<JobResult> {
@@ -55,13 +66,7 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
   const { config, catalog } = deps;
   const tempPath = catalog.dir.fetchPath(job.id);
   try {
-    let copy: { path: string; fetched: boolean };
-    try {
-      copy = await catalog.localCopy(job.archive, tempPath);
-    } catch (err) {
-      if (err instanceof ArchiveUnavailable) throw new PermanentJobError(err.message);
-      throw err;
-    }
+    const copy = await catalog.localCopy(job.archive, tempPath);
     const settings = {
       mysql: config.mysql,
       restoreParallelism: config.restoreParallelism,

@@ -1,8 +1,9 @@
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
 import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
+import { ConflictError, NotFoundError } from './errors.js';
 import type { RestoreJob } from './jobs/job.js';
-import { PermanentJobError, targetNameOf } from './jobs/job.js';
+import { targetNameOf } from './jobs/job.js';
 import { Progress } from './jobs/progress.js';
 import type { Logger } from './log.js';
 import { loadTable } from './mysql/table-load.js';
@@ -45,9 +46,9 @@ export async function restoreTables(
   const { path } = archive;
   // A local archive was tested when the request was answered, and extraction checks each CRC.
   const inspection = await inspectArchive(path, { test: archive.fetched });
-  if (!inspection.ok) throw new PermanentJobError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
+  if (!inspection.ok) throw new ConflictError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
   const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
-  if (missing.length > 0) throw new PermanentJobError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);
+  if (missing.length > 0) throw new NotFoundError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);
   const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(path) : null;
 
   progress.tablesTotal = job.tables.length;
@@ -79,7 +80,7 @@ export async function restoreTables(
         const expected = manifest?.tables[table]?.rows;
         if (expected !== undefined) {
           const rows = await swap.rowCount(table);
-          if (rows !== expected) throw new PermanentJobError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
+          if (rows !== expected) throw new ConflictError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
           progress.rowsDone += rows;
         }
         progress.tablesDone++;

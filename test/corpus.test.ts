@@ -327,8 +327,9 @@ function archiveKey(c: Case): string {
     }
   }
   const given = (header !== undefined ? wire(header) : wire(c.body).replace(/^\s*archivename=/, '')).trim();
-  const chars = [...given];
-  return chars.length > 255 ? `${chars.slice(0, 255).join('')}…` : given;
+  // As sent, unless that reply would exceed the server's max_payload (less the 2 KiB kept for headers).
+  const bodyLimit = (nc.info?.max_payload ?? 1024 * 1024) - 2048;
+  return Buffer.byteLength(pyJson({ [given]: 'bad' })) <= bodyLimit ? given : `${[...given].slice(0, 255).join('')}…`;
 }
 
 interface Outcome {

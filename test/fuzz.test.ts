@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { MsgHdrsImpl, type Msg, type MsgHdrs } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { echoed } from '../src/api/archive.js';
+import { BadRequestError } from '../src/errors.js';
 import { pyJson } from '../src/api/pyjson.js';
 import { requestParts } from '../src/api/reply.js';
 import {
@@ -112,9 +113,8 @@ const PARSERS = {
 
 function expectWellFormed(result: Parsed<unknown>): void {
   if (result.ok) return;
-  expect([400, 404]).toContain(result.code);
-  expect(typeof result.reason).toBe('string');
-  expect(result.reason.length).toBeGreaterThan(0);
+  expect(result.error).toBeInstanceOf(BadRequestError);
+  expect(result.error.message.length).toBeGreaterThan(0);
 }
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -229,7 +229,7 @@ describe('the parsers never throw and accept only safe names', () => {
         runAll(req);
         if (!decodes) {
           expect(req.unreadable).toMatch(/^malformed headers/);
-          for (const parse of Object.values(PARSERS)) expect(parse(req)).toMatchObject({ ok: false, code: 400 });
+          for (const parse of Object.values(PARSERS)) expect(parse(req)).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
         }
       }),
       params,
@@ -267,7 +267,7 @@ describe('the parsers never throw and accept only safe names', () => {
         const names = Array.from({ length: n }, (_, i) => `t${i}`);
         if (duplicate) names.push(names[n - 1]!);
         const result = parseBackupRequest(parts(`makebackup=${names.join(',')}`));
-        if (names.length > MAX_TABLES_PER_REQUEST || duplicate) expect(result).toMatchObject({ ok: false, code: 400 });
+        if (names.length > MAX_TABLES_PER_REQUEST || duplicate) expect(result).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
         else expect(result).toEqual({ ok: true, value: names });
       }),
       { seed: SEED, numRuns: 200 },
@@ -354,7 +354,7 @@ describe('headers that disagree with the body are refused', () => {
       fc.property(names, names, (h, b) => {
         const result = parseBackupRequest(parts(`makebackup=${b.join(',')}`, { tables: h.join(',') }));
         if (new Set(h).size === new Set(b).size && h.every((n) => b.includes(n))) expect(result).toEqual({ ok: true, value: h });
-        else expect(result).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('disagree') });
+        else expect(result).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('disagree') } });
       }),
       params,
     );
@@ -365,7 +365,7 @@ describe('headers that disagree with the body are refused', () => {
       fc.property(archives, archives, (h, b) => {
         const result = parseArchiveRequest(parts(`archivename=${b}`, { archivename: h }));
         if (h === b) expect(result).toEqual({ ok: true, value: h });
-        else expect(result).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('disagree') });
+        else expect(result).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('disagree') } });
       }),
       params,
     );
@@ -383,7 +383,7 @@ describe('headers that disagree with the body are refused', () => {
         const result = parseRestoreRequest(parts(b.text, { archivename: a, tables: t.join(',') }));
         const same = b.a === a && b.t !== null && b.t.length === t.length && t.every((n) => b.t!.includes(n));
         if (same) expect(result).toEqual({ ok: true, value: { archive: a, tables: t } });
-        else expect(result).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('disagree') });
+        else expect(result).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('disagree') } });
       }),
       params,
     );
@@ -394,7 +394,7 @@ describe('headers that disagree with the body are refused', () => {
       fc.property(fc.uuid(), fc.oneof(fc.uuid(), fc.constant('')), (h, b) => {
         const result = parseStatusRequest(parts(b, { job: h }));
         if (b === '' || b === h) expect(result).toEqual({ ok: true, value: h });
-        else expect(result).toMatchObject({ ok: false, code: 400 });
+        else expect(result).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
       }),
       params,
     );
@@ -405,31 +405,32 @@ describe('headers that disagree with the body are refused', () => {
     fc.assert(
       fc.property(variants, names, names, ([k1, k2], v1, v2) => {
         const req = withHeaders('makebackup', [[k1, v1.join(',')], [k2, v2.join(',')]]);
-        expect(parseBackupRequest(req)).toMatchObject({ ok: false, code: 400 });
+        expect(parseBackupRequest(req)).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
         const restore = withHeaders('archive', [['archivename', 'x.7z'], [k1, v1.join(',')], [k2, v2.join(',')]]);
-        expect(parseRestoreRequest(restore)).toMatchObject({ ok: false, code: 400 });
+        expect(parseRestoreRequest(restore)).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
         const archive = withHeaders('archive', [['archivename', 'x.7z'], [k1.replace(/tables/i, 'ArchiveName'), 'x.7z']]);
-        expect(parseArchiveRequest(archive)).toMatchObject({ ok: false, code: 400 });
+        expect(parseArchiveRequest(archive)).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
         const status = withHeaders('', [['job', v1.join('')], ['Job', v1.join('')]]);
-        expect(parseStatusRequest(status)).toMatchObject({ ok: false, code: 400 });
+        expect(parseStatusRequest(status)).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
       }),
       params,
     );
   });
 });
 
-describe('the archive refusal echoes a bounded name', () => {
-  it('whatever was given, {"<name>": "bad"} stays far below max_payload', () => {
+describe('the archive refusal echoes the name as sent, unless the reply would not fit', () => {
+  it('whatever was given, {"<name>": "bad"} is the name itself when it fits the limit, and always fits', () => {
+    const limit = 4096;
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (given) => {
-        const key = echoed(given);
-        expect([...key].length).toBeLessThanOrEqual(256);
-        if ([...given].length <= 255) expect(key).toBe(given);
-        else expect(given.startsWith(key.slice(0, -1))).toBe(true);
-        expect(Buffer.byteLength(pyJson({ [key]: 'bad' }))).toBeLessThan(4096);
+        const key = echoed(given, limit);
+        const fits = Buffer.byteLength(pyJson({ [given]: 'bad' })) <= limit;
+        if (fits) expect(key).toBe(given);
+        else expect(key).toBe(`${[...given].slice(0, 255).join('')}…`);
+        expect(Buffer.byteLength(pyJson({ [key]: 'bad' }))).toBeLessThanOrEqual(limit);
       }),
       { seed: SEED, numRuns: 500 },
     );
-    expect(echoed('ж'.repeat(300_000))).toBe(`${'ж'.repeat(255)}…`);
+    expect(echoed('ж'.repeat(300_000), 1024 * 1024)).toBe(`${'ж'.repeat(255)}…`);
   });
 });

@@ -169,6 +169,15 @@ describe('archive', () => {
       expect(reply.headers['Nats-Service-Error-Code']).toBe('400');
     }
   });
+
+  it('echoes a name too long to be an archive\'s (300 characters) as sent, in both forms, so the caller finds its key', async () => {
+    const name = `${'n'.repeat(297)}.7z`;
+    for (const reply of [await ask('archive', `archivename=${name}`), await ask('archive', 'archive', { archivename: name })]) {
+      expect(reply.body).toBe(`{"${name}": "bad"}`);
+      expect(Object.keys(JSON.parse(reply.body) as object)).toEqual([name]);
+      expect(reply.headers['Nats-Service-Error-Code']).toBe('400');
+    }
+  });
 });
 
 describe('restore', () => {

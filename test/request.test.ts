@@ -44,7 +44,7 @@ describe('request forms', () => {
     for (const body of ['', 'makebackup', 'makebackup=', 'makebackup=a,,b', 'makebackup=a,a', 'makebackup=a/b', 'makebackup=.a', 'makebackup=a\u0000', 'x=a', 'makebackup=a;makebackup=b']) {
       const parsed = parseBackupRequest(req(body));
       expect(parsed.ok, body).toBe(false);
-      if (!parsed.ok) expect(parsed.code).toBe(400);
+      if (!parsed.ok) expect(parsed.error.kind).toBe('bad-request');
     }
   });
 
@@ -70,26 +70,26 @@ describe('request forms', () => {
 describe('hostile requests', () => {
   it('refuses a header given twice, in any letter case, even with the same value', () => {
     for (const headers of [[['tables', 'a'], ['tables', 'b']], [['tables', 'a'], ['Tables', 'a']]] as [string, string][][]) {
-      expect(parseBackupRequest(wireReq('makebackup', headers))).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('given 2 times') });
-      expect(parseRestoreRequest(wireReq('archive', [['archivename', 'x.7z'], ...headers]))).toMatchObject({ ok: false, code: 400 });
+      expect(parseBackupRequest(wireReq('makebackup', headers))).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('given 2 times') } });
+      expect(parseRestoreRequest(wireReq('archive', [['archivename', 'x.7z'], ...headers]))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
     }
-    expect(parseArchiveRequest(wireReq('archive', [['archivename', 'x.7z'], ['ARCHIVENAME', '../y.7z']]))).toMatchObject({ ok: false, code: 400 });
-    expect(parseStatusRequest(wireReq('', [['job', 'a'], ['job', 'b']]))).toMatchObject({ ok: false, code: 400 });
+    expect(parseArchiveRequest(wireReq('archive', [['archivename', 'x.7z'], ['ARCHIVENAME', '../y.7z']]))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
+    expect(parseStatusRequest(wireReq('', [['job', 'a'], ['job', 'b']]))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
     // One header, once: still fine.
     expect(parseBackupRequest(wireReq('makebackup', [['Tables', 'a,b']]))).toEqual({ ok: true, value: ['a', 'b'] });
   });
 
   it('refuses headers that disagree with a form-2 body, accepts ones that agree, ignores any other body', () => {
-    expect(parseBackupRequest(req('makebackup=b', { tables: 'a' }))).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('disagree') });
-    expect(parseBackupRequest(req('makebackup=a,,b', { tables: 'a,b' }))).toMatchObject({ ok: false, code: 400 });
+    expect(parseBackupRequest(req('makebackup=b', { tables: 'a' }))).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('disagree') } });
+    expect(parseBackupRequest(req('makebackup=a,,b', { tables: 'a,b' }))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
     expect(parseBackupRequest(req('makebackup= b , a', { tables: 'a,b' }))).toEqual({ ok: true, value: ['a', 'b'] });
     expect(parseBackupRequest(req('tables=zzz', { tables: 'a' }))).toEqual({ ok: true, value: ['a'] });
-    expect(parseArchiveRequest(req('archivename=y.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, code: 400 });
-    expect(parseArchiveRequest(req('archivename=../x.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, code: 400 });
+    expect(parseArchiveRequest(req('archivename=y.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
+    expect(parseArchiveRequest(req('archivename=../x.7z', { archivename: 'x.7z' }))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
     expect(parseArchiveRequest(req('archivename=x.7z', { archivename: 'x.7z' }))).toEqual({ ok: true, value: 'x.7z' });
     const headers = { archivename: 'x.7z', tables: 'a,b' };
     for (const body of ['archive=y.7z;tables=a,b', 'archive=x.7z;tables=a', 'archive=x.7z', 'tables=a,b', 'archive=x.7z;tables=a,b;extra=1']) {
-      expect(parseRestoreRequest(req(body, headers)), body).toMatchObject({ ok: false, code: 400 });
+      expect(parseRestoreRequest(req(body, headers)), body).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
     }
     expect(parseRestoreRequest(req('tables=b.sql,a;archive=x.7z', headers))).toEqual({ ok: true, value: { archive: 'x.7z', tables: ['a', 'b'] } });
   });
@@ -99,8 +99,8 @@ describe('hostile requests', () => {
     expect(parseStatusRequest(req(` ${id}\n`))).toEqual({ ok: true, value: id });
     expect(parseStatusRequest(req('', { job: id }))).toEqual({ ok: true, value: id });
     expect(parseStatusRequest(req(id, { job: id }))).toEqual({ ok: true, value: id });
-    expect(parseStatusRequest(req('other-job', { job: id }))).toMatchObject({ ok: false, code: 400 });
-    for (const body of ['', '../x', 'a b', 'x'.repeat(65), 'id\u0000']) expect(parseStatusRequest(req(body)), body).toMatchObject({ ok: false, code: 400 });
+    expect(parseStatusRequest(req('other-job', { job: id }))).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
+    for (const body of ['', '../x', 'a b', 'x'.repeat(65), 'id\u0000']) expect(parseStatusRequest(req(body)), body).toMatchObject({ ok: false, error: { kind: 'bad-request' } });
   });
 
   it('refuses a request whose headers block does not decode, instead of throwing', () => {
@@ -109,14 +109,16 @@ describe('hostile requests', () => {
     const parts = requestParts(msg);
     expect(parts.header('archivename')).toBeUndefined();
     for (const parse of [parseListRequest, parseBackupRequest, parseArchiveRequest, parseRestoreRequest, parseStatusRequest]) {
-      expect(parse(parts)).toMatchObject({ ok: false, code: 400, reason: expect.stringContaining('malformed headers') });
+      expect(parse(parts)).toMatchObject({ ok: false, error: { kind: 'bad-request', message: expect.stringContaining('malformed headers') } });
     }
   });
 
-  it('the archive refusal echoes at most 255 characters of the name it was given', () => {
-    expect(echoed('../x.7z')).toBe('../x.7z');
-    expect(echoed('a'.repeat(255))).toBe('a'.repeat(255));
-    expect(echoed('ж'.repeat(300_000))).toBe(`${'ж'.repeat(255)}…`);
+  it('the archive refusal echoes the name as sent while the reply fits max_payload, else its first 255 characters', () => {
+    const limit = 1024 * 1024 - 2048;
+    expect(echoed('../x.7z', limit)).toBe('../x.7z');
+    expect(echoed('a'.repeat(300), limit)).toBe('a'.repeat(300));
+    expect(echoed('ж'.repeat(100_000), limit)).toBe('ж'.repeat(100_000));
+    expect(echoed('ж'.repeat(300_000), limit)).toBe(`${'ж'.repeat(255)}…`);
   });
 });
 

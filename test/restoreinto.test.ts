@@ -202,6 +202,7 @@ describe('restoreinto', () => {
   it('a table whose parent the target database lacks fails before the swap, changing nothing', async () => {
     const state = await restoredInto({ tables: [ORDERS], database: EMPTY });
     expect(state.status).toBe('failed');
+    expect(state.attempts, 'a ConflictError is permanent: no retry').toBe(1);
     expect(state.reason).toMatch(/rinto_orders has foreign key rinto_orders_customer to rinto_customers, which database rinto_empty_\w+ does not have/);
     expect(await tablesOf(EMPTY)).toEqual([]);
     await sourceUntouched();
@@ -314,6 +315,7 @@ describe('restoreinto', () => {
     const stagedOrders = await sum(STAGING, ORDERS);
     const triggerRefused = await restoredInto({ tables: [ORDERS], database: STAGING }, limited);
     expect(triggerRefused.status).toBe('failed');
+    expect(triggerRefused.attempts, 'a ForbiddenError is permanent: no retry').toBe(1);
     expect(triggerRefused.reason).toMatch(/rinto_orders\.sql: the server refuses its triggers \(nothing was changed\): .*(SUPER|SET USER)/);
     expect(await sum(STAGING, ORDERS)).toBe(stagedOrders);
     expect(await triggersOf(STAGING, ORDERS)).toEqual(['rinto_orders_bi']);
@@ -394,7 +396,7 @@ describe('restoreinto, the parts', () => {
     fc.assert(
       fc.property(body, (text) => {
         const parsed = parseRestoreIntoRequest(parts(text));
-        if (!parsed.ok) return parsed.code === 400 && parsed.reason.length > 0;
+        if (!parsed.ok) return parsed.error.kind === 'bad-request' && parsed.error.message.length > 0;
         const { tables, rename, database } = parsed.value;
         const targets = tables.map((t) => (rename && Object.hasOwn(rename, t) ? rename[t]! : t));
         return tables.length > 0 && new Set(targets).size === targets.length && (database !== undefined || rename !== undefined) &&

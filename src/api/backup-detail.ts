@@ -1,10 +1,10 @@
 import type { Msg } from '@nats-io/transport-node';
 import { MANIFEST_ENTRY, type Manifest } from '../archive/manifest.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import { checkArchiveName } from '../names.js';
 import type { ApiContext } from './context.js';
-import { replyBad, requestParts } from './reply.js';
-
-const BAD = { status: 'bad' };
+import { requestParts } from './reply.js';
+import { orUnavailable } from './unavailable.js';
 
 /**
  * The archive a `<prefix>.backups` request asks about: a JSON body `{"archive": "<name>"}`.
@@ -27,17 +27,11 @@ export function detailRequested(msg: Msg): { archive: unknown } | null {
  * entry is extracted: no CRC test of the archive in a request.
  */
 export async function handleBackupDetail(msg: Msg, ctx: ApiContext, wanted: { archive: unknown }): Promise<void> {
-  if (typeof wanted.archive !== 'string') return replyBad(msg, BAD, 400, '"archive" must be a string (an archive name)');
+  if (typeof wanted.archive !== 'string') throw new BadRequestError('"archive" must be a string (an archive name)');
   const checked = checkArchiveName(wanted.archive);
-  if (!checked.ok) return replyBad(msg, BAD, 400, checked.reason);
-  let entry;
-  try {
-    entry = await ctx.catalog.find(checked.value);
-  } catch (err) {
-    ctx.log.error({ err }, 'backups: the catalog cannot be read');
-    return replyBad(msg, BAD, 503, `the catalog cannot be read: ${(err as Error).message}`);
-  }
-  if (!entry) return replyBad(msg, BAD, 404, `archive ${checked.value} not found`);
+  if (!checked.ok) throw new BadRequestError(checked.reason);
+  const entry = await orUnavailable('the catalog cannot be read', () => ctx.catalog.find(checked.value));
+  if (!entry) throw new NotFoundError(`archive ${checked.value} not found`);
   let manifest: Manifest | null = null;
   let manifestProblem: string | undefined;
   try {

@@ -1,12 +1,14 @@
 import type { Msg } from '@nats-io/transport-node';
+import { BadRequestError } from '../errors.js';
 import { detailRequested, handleBackupDetail } from './backup-detail.js';
 import type { ApiContext } from './context.js';
 import { replyBodyLimit } from './payload.js';
-import { replyBad, requestParts } from './reply.js';
+import { requestParts } from './reply.js';
+import { orUnavailable } from './unavailable.js';
 
 const MAX_LIMIT = 10_000;
 
-type PageRequest = { offset: number; limit: number } | { bad: string } | null;
+type PageRequest = { offset: number; limit: number } | null;
 
 /**
  * `<prefix>.backups`: the catalog with details, oldest first: where each archive is stored
@@ -21,16 +23,10 @@ export async function handleBackups(msg: Msg, ctx: ApiContext): Promise<void> {
   const detail = detailRequested(msg);
   if (detail) return handleBackupDetail(msg, ctx, detail);
   const page = pageRequested(msg);
-  if (page && 'bad' in page) return replyBad(msg, { status: 'bad' }, 400, page.bad);
-  let entries;
-  let total;
-  try {
-    total = (await ctx.catalog.list()).length;
-    entries = await ctx.catalog.details(page?.offset ?? 0, page?.limit ?? Infinity);
-  } catch (err) {
-    ctx.log.error({ err }, 'backups: the catalog cannot be read');
-    return replyBad(msg, { status: 'bad' }, 503, `the catalog cannot be read: ${(err as Error).message}`);
-  }
+  const { total, entries } = await orUnavailable('the catalog cannot be read', async () => ({
+    total: (await ctx.catalog.list()).length,
+    entries: await ctx.catalog.details(page?.offset ?? 0, page?.limit ?? Infinity),
+  }));
   const archives = await Promise.all(
     entries.map(async (entry) => ({
       name: entry.name,
@@ -68,7 +64,7 @@ function fittingPrefix(items: string[], budget: number): string[] {
   return items.slice(0, count);
 }
 
-/** A JSON body with `limit` or `offset`: a page; anything else is the plain listing (null). */
+/** A JSON body with `limit` or `offset`: a page (BadRequestError when out of range); anything else is the plain listing (null). */
 function pageRequested(msg: Msg): PageRequest {
   const { body } = requestParts(msg);
   if (!body.trimStart().startsWith('{')) return null;
@@ -80,7 +76,7 @@ function pageRequested(msg: Msg): PageRequest {
   }
   if (parsed === null || typeof parsed !== 'object' || !('limit' in parsed || 'offset' in parsed)) return null;
   const { limit = MAX_LIMIT, offset = 0 } = parsed as { limit?: unknown; offset?: unknown };
-  if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_LIMIT) return { bad: `"limit" must be a whole number from 1 to ${MAX_LIMIT}` };
-  if (!Number.isSafeInteger(offset) || (offset as number) < 0) return { bad: '"offset" must be a whole number from 0' };
+  if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_LIMIT) throw new BadRequestError(`"limit" must be a whole number from 1 to ${MAX_LIMIT}`);
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new BadRequestError('"offset" must be a whole number from 0');
   return { offset: offset as number, limit: limit as number };
 }

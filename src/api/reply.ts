@@ -2,8 +2,6 @@ import { headers as natsHeaders, type Msg } from '@nats-io/transport-node';
 import { pyJson } from './pyjson.js';
 import type { RequestParts } from './request.js';
 
-export type ErrorCode = 400 | 403 | 404 | 409 | 413 | 500 | 503;
-
 export function requestParts(msg: Msg): RequestParts {
   let body: string;
   try {
@@ -45,17 +43,4 @@ export function replyOk(msg: Msg, body: Record<string, string>, extraHeaders: Re
   const h = natsHeaders();
   for (const [key, value] of Object.entries(extraHeaders)) h.set(key, value);
   msg.respond(pyJson(body), Object.keys(extraHeaders).length > 0 ? { headers: h } : undefined);
-}
-
-/** The seed's failure body, and why in the service-error headers. */
-export function replyBad(msg: Msg, body: Record<string, string>, code: ErrorCode, reason: string): void {
-  const h = natsHeaders();
-  h.set('Nats-Service-Error', oneLine(reason));
-  h.set('Nats-Service-Error-Code', String(code));
-  msg.respond(pyJson(body), { headers: h });
-}
-
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 500);
 }

@@ -1,3 +1,4 @@
+import { BadRequestError, type ServiceError } from '../errors.js';
 import { checkArchiveName, checkTableName, type ArchiveName, type Checked, type TableName } from '../names.js';
 
 /**
@@ -14,14 +15,17 @@ export interface RequestParts {
   unreadable?: string;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 400 | 404; reason: string };
+/** A request's typed value, or the error to answer it with (a BadRequestError, mostly). */
+export type Parsed<T> = { ok: true; value: T } | Refused;
+
+type Refused = { ok: false; error: ServiceError };
 
 export const MAX_TABLES_PER_REQUEST = 1000;
 
 export function parseListRequest(req: RequestParts): Parsed<null> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   if (req.body.trim() === 'listfiles') return { ok: true, value: null };
-  return { ok: false, code: 400, reason: 'the body must be "listfiles"' };
+  return badRequest('the body must be "listfiles"');
 }
 
 /**
@@ -30,7 +34,7 @@ export function parseListRequest(req: RequestParts): Parsed<null> {
  * refused: the service never silently prefers one of two disagreeing requests.
  */
 export function parseBackupRequest(req: RequestParts): Parsed<TableName[]> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   const header = oneHeader(req, 'tables');
   if (!header.ok) return header;
   const fromBody = (): Parsed<TableName[]> => {
@@ -46,7 +50,7 @@ export function parseBackupRequest(req: RequestParts): Parsed<TableName[]> {
 }
 
 export function parseArchiveRequest(req: RequestParts): Parsed<ArchiveName> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   const header = oneHeader(req, 'archivename');
   if (!header.ok) return header;
   const fromBody = (): Parsed<ArchiveName> => {
@@ -67,7 +71,7 @@ export interface RestoreRequest {
 }
 
 export function parseRestoreRequest(req: RequestParts): Parsed<RestoreRequest> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   const archiveHeader = oneHeader(req, 'archivename');
   if (!archiveHeader.ok) return archiveHeader;
   const tablesHeader = oneHeader(req, 'tables');
@@ -78,7 +82,7 @@ export function parseRestoreRequest(req: RequestParts): Parsed<RestoreRequest> {
   };
   if (archiveHeader.value === undefined && tablesHeader.value === undefined) return fromBody();
   if (archiveHeader.value === undefined || tablesHeader.value === undefined) {
-    return bad('headers form needs both "archivename" and "tables"');
+    return badRequest('headers form needs both "archivename" and "tables"');
   }
   const headers = restoreOf(archiveHeader.value, tablesHeader.value);
   if (!headers.ok || !isBodyForm(req.body, ['archive', 'tables'])) return headers;
@@ -93,13 +97,13 @@ const JOB_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 /** `<prefix>.status`: the job id in the body, or in the `job` header with an empty body or the same id. */
 export function parseStatusRequest(req: RequestParts): Parsed<string> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   const header = oneHeader(req, 'job');
   if (!header.ok) return header;
   const body = req.body.trim();
   const id = (header.value ?? body).trim();
-  if (!JOB_ID.test(id)) return bad('expected a job id in the body or the "job" header');
-  if (header.value !== undefined && body !== '' && body !== id) return bad('the "job" header and the body name different jobs');
+  if (!JOB_ID.test(id)) return badRequest('expected a job id in the body or the "job" header');
+  if (header.value !== undefined && body !== '' && body !== id) return badRequest('the "job" header and the body name different jobs');
   return { ok: true, value: id };
 }
 
@@ -114,14 +118,14 @@ function restoreOf(archiveRaw: string, tablesRaw: string): Parsed<RestoreRequest
 /** `t1, t2,t3` → table names; in restore requests each may end in `.sql`. */
 function parseTableList(raw: string, allowSqlSuffix: boolean): Parsed<TableName[]> {
   const items = raw.split(',').map((item) => item.trim());
-  if (items.length > MAX_TABLES_PER_REQUEST) return bad(`at most ${MAX_TABLES_PER_REQUEST} tables per request`);
+  if (items.length > MAX_TABLES_PER_REQUEST) return badRequest(`at most ${MAX_TABLES_PER_REQUEST} tables per request`);
   const tables: TableName[] = [];
   const seen = new Set<string>();
   for (const item of items) {
     const name = allowSqlSuffix && item.endsWith('.sql') ? item.slice(0, -'.sql'.length) : item;
     const checked: Checked<TableName> = checkTableName(name);
-    if (!checked.ok) return bad(item === '' ? 'empty table name in the list' : checked.reason);
-    if (seen.has(checked.value)) return bad(`table ${JSON.stringify(checked.value)} is named twice`);
+    if (!checked.ok) return badRequest(item === '' ? 'empty table name in the list' : checked.reason);
+    if (seen.has(checked.value)) return badRequest(`table ${JSON.stringify(checked.value)} is named twice`);
     seen.add(checked.value);
     tables.push(checked.value);
   }
@@ -130,7 +134,7 @@ function parseTableList(raw: string, allowSqlSuffix: boolean): Parsed<TableName[
 
 function archiveName(raw: string): Parsed<ArchiveName> {
   const checked = checkArchiveName(raw.trim());
-  return checked.ok ? checked : bad(checked.reason);
+  return checked.ok ? checked : badRequest(checked.reason);
 }
 
 /** The body `key=value` (one pair). */
@@ -144,24 +148,24 @@ function bodyValue(body: string, key: string): Parsed<string> {
 function bodyPairs(body: string, keys: string[]): Parsed<Map<string, string>> {
   const expected = keys.map((k) => `${k}=…`).join(';');
   const text = body.trim();
-  if (text === '') return bad(`empty request: expected headers or the body "${expected}"`);
+  if (text === '') return badRequest(`empty request: expected headers or the body "${expected}"`);
   const pairs = new Map<string, string>();
   for (const part of text.split(';')) {
     const eq = part.indexOf('=');
-    if (eq < 0) return bad(`malformed body: expected "${expected}"`);
+    if (eq < 0) return badRequest(`malformed body: expected "${expected}"`);
     const key = part.slice(0, eq).trim();
-    if (!keys.includes(key)) return bad(`malformed body: unknown key ${JSON.stringify(key)}, expected "${expected}"`);
-    if (pairs.has(key)) return bad(`malformed body: key "${key}" given twice`);
+    if (!keys.includes(key)) return badRequest(`malformed body: unknown key ${JSON.stringify(key)}, expected "${expected}"`);
+    if (pairs.has(key)) return badRequest(`malformed body: key "${key}" given twice`);
     pairs.set(key, part.slice(eq + 1));
   }
-  for (const key of keys) if (!pairs.has(key)) return bad(`malformed body: missing "${key}=", expected "${expected}"`);
+  for (const key of keys) if (!pairs.has(key)) return badRequest(`malformed body: missing "${key}=", expected "${expected}"`);
   return { ok: true, value: pairs };
 }
 
 /** A header given once (or absent); a repeated one (in any letter case) is refused, never half-read. */
 function oneHeader(req: RequestParts, name: string): Parsed<string | undefined> {
   const count = req.headerValues?.(name).length ?? 0;
-  if (count > 1) return bad(`header "${name}" given ${count} times`);
+  if (count > 1) return badRequest(`header "${name}" given ${count} times`);
   return { ok: true, value: req.header(name) };
 }
 
@@ -178,10 +182,10 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && b.every((name) => set.has(name));
 }
 
-function disagree(what: string, body: Parsed<unknown>): { ok: false; code: 400; reason: string } {
-  return bad(`${what} and the body disagree${body.ok ? '' : ` (the body: ${body.reason})`}`);
+function disagree(what: string, body: Parsed<unknown>): Refused {
+  return badRequest(`${what} and the body disagree${body.ok ? '' : ` (the body: ${body.error.message})`}`);
 }
 
-function bad(reason: string): { ok: false; code: 400; reason: string } {
-  return { ok: false, code: 400, reason };
+export function badRequest(reason: string): Refused {
+  return { ok: false, error: new BadRequestError(reason) };
 }

@@ -1,41 +1,39 @@
 import type { Msg } from '@nats-io/transport-node';
+import { NotFoundError } from '../errors.js';
 import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
 import { ArchiveBeingPruned } from '../jobs/pins.js';
 import { entryNameOf } from '../names.js';
 import type { ApiContext } from './context.js';
-import { replyBad, replyOk, requestParts } from './reply.js';
+import { replyOk, requestParts } from './reply.js';
 import { parseRestoreRequest } from './request.js';
-
-const BAD = { status: 'bad' };
 
 export async function handleRestore(msg: Msg, ctx: ApiContext): Promise<void> {
   const parsed = parseRestoreRequest(requestParts(msg));
-  if (!parsed.ok) return replyBad(msg, BAD, parsed.code, parsed.reason);
+  if (!parsed.ok) throw parsed.error;
   const { archive, tables } = parsed.value;
   await queueRestore(msg, ctx, newRestoreJob(archive, tables));
 }
 
 /**
  * The archive must hold every table; it is pinned, the job queued, and the caller answered ok
- * with the job's id. Shared by `restore` and `restoreinto`.
+ * with the job's id (or a ServiceError thrown). Shared by `restore` and `restoreinto`.
  */
 export async function queueRestore(msg: Msg, ctx: ApiContext, job: RestoreJob): Promise<void> {
   const { archive, tables } = job;
-  const description = await ctx.catalog.describe(archive);
-  if (!description.ok) return replyBad(msg, BAD, description.code, description.reason);
-  const missing = tables.map(entryNameOf).filter((entry) => !description.tables.includes(entry));
-  if (missing.length > 0) return replyBad(msg, BAD, 404, `archive ${archive} does not hold ${missing.join(', ')}`);
+  const held = (await ctx.catalog.describe(archive)).tables;
+  const missing = tables.map(entryNameOf).filter((entry) => !held.includes(entry));
+  if (missing.length > 0) throw new NotFoundError(`archive ${archive} does not hold ${missing.join(', ')}`);
   // Pinned before it is queued, so retention never removes an archive a queued restore needs.
   try {
     await ctx.pins.pin(archive, job.id);
   } catch (err) {
-    if (err instanceof ArchiveBeingPruned) return replyBad(msg, BAD, 404, err.message);
+    if (err instanceof ArchiveBeingPruned) throw new NotFoundError(err.message, { cause: err });
     throw err;
   }
   let queued = false;
   try {
     // Retention may have removed it between the check above and the pin.
-    if (!(await ctx.catalog.has(archive))) return replyBad(msg, BAD, 404, `archive ${archive} not found`);
+    if (!(await ctx.catalog.has(archive))) throw new NotFoundError(`archive ${archive} not found`);
     await ctx.queue.enqueueRestore(job);
     queued = true;
   } finally {

@@ -7,7 +7,7 @@ import {
   type DatabaseName,
   type TableName,
 } from '../names.js';
-import { MAX_TABLES_PER_REQUEST, type Parsed, type RequestParts } from './request.js';
+import { badRequest, MAX_TABLES_PER_REQUEST, type Parsed, type RequestParts } from './request.js';
 
 /** `<p>.restoreinto`: tables of an archive into another database, under other names, or both. */
 export interface RestoreIntoRequest {
@@ -26,38 +26,38 @@ const SHAPE = '{"archive": "<name>.7z", "tables": ["t1", …], "database": "<db>
  * is: types, unknown keys, names, duplicates, and that the new names are distinct.
  */
 export function parseRestoreIntoRequest(req: RequestParts): Parsed<RestoreIntoRequest> {
-  if (req.unreadable !== undefined) return bad(req.unreadable);
+  if (req.unreadable !== undefined) return badRequest(req.unreadable);
   for (const header of ['archivename', 'tables']) {
-    if (req.header(header) !== undefined) return bad(`restoreinto takes a JSON body, not the "${header}" header: ${SHAPE}`);
+    if (req.header(header) !== undefined) return badRequest(`restoreinto takes a JSON body, not the "${header}" header: ${SHAPE}`);
   }
   const text = req.body.trim();
-  if (text === '') return bad(`empty request: expected the JSON body ${SHAPE}`);
+  if (text === '') return badRequest(`empty request: expected the JSON body ${SHAPE}`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return bad(`the body is not JSON (${(err as Error).message}): expected ${SHAPE}`);
+    return badRequest(`the body is not JSON (${(err as Error).message}): expected ${SHAPE}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad(`the body must be a JSON object: ${SHAPE}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return badRequest(`the body must be a JSON object: ${SHAPE}`);
   const body = raw as Record<string, unknown>;
   const unknown = Object.keys(body).filter((key) => !KEYS.includes(key));
-  if (unknown.length > 0) return bad(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: expected ${SHAPE}`);
+  if (unknown.length > 0) return badRequest(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: expected ${SHAPE}`);
 
-  if (typeof body.archive !== 'string') return bad('"archive" must be a string: the archive\'s file name');
+  if (typeof body.archive !== 'string') return badRequest('"archive" must be a string: the archive\'s file name');
   const archive = checkArchiveName(body.archive.trim());
-  if (!archive.ok) return bad(archive.reason);
+  if (!archive.ok) return badRequest(archive.reason);
 
   const tables = tableList(body.tables);
   if (!tables.ok) return tables;
 
   if (body.database === undefined && body.rename === undefined) {
-    return bad('give "database", "rename" or both: without them this is a plain restore (the restore subject)');
+    return badRequest('give "database", "rename" or both: without them this is a plain restore (the restore subject)');
   }
   let database: DatabaseName | undefined;
   if (body.database !== undefined) {
-    if (typeof body.database !== 'string') return bad('"database" must be a string');
+    if (typeof body.database !== 'string') return badRequest('"database" must be a string');
     const checked = checkDatabaseName(body.database);
-    if (!checked.ok) return bad(checked.reason);
+    if (!checked.ok) return badRequest(checked.reason);
     database = checked.value;
   }
   let rename: Record<string, TableName> | undefined;
@@ -71,15 +71,15 @@ export function parseRestoreIntoRequest(req: RequestParts): Parsed<RestoreIntoRe
 
 /** A non-empty list of distinct table names; each may end in `.sql`, as in `restore`. */
 function tableList(value: unknown): Parsed<TableName[]> {
-  if (!Array.isArray(value)) return bad('"tables" must be a list of table names');
-  if (value.length === 0) return bad('"tables" is empty: name at least one table');
-  if (value.length > MAX_TABLES_PER_REQUEST) return bad(`at most ${MAX_TABLES_PER_REQUEST} tables per request`);
+  if (!Array.isArray(value)) return badRequest('"tables" must be a list of table names');
+  if (value.length === 0) return badRequest('"tables" is empty: name at least one table');
+  if (value.length > MAX_TABLES_PER_REQUEST) return badRequest(`at most ${MAX_TABLES_PER_REQUEST} tables per request`);
   const tables: TableName[] = [];
   for (const item of value as unknown[]) {
-    if (typeof item !== 'string') return bad('"tables" must hold only strings');
+    if (typeof item !== 'string') return badRequest('"tables" must hold only strings');
     const checked = checkTableName(withoutSqlSuffix(item.trim()));
-    if (!checked.ok) return bad(checked.reason);
-    if (tables.includes(checked.value)) return bad(`table ${JSON.stringify(checked.value)} is named twice`);
+    if (!checked.ok) return badRequest(checked.reason);
+    if (tables.includes(checked.value)) return badRequest(`table ${JSON.stringify(checked.value)} is named twice`);
     tables.push(checked.value);
   }
   return { ok: true, value: tables };
@@ -87,27 +87,27 @@ function tableList(value: unknown): Parsed<TableName[]> {
 
 /** `{"t1": "new"}`: each key a requested table, each new name a valid one, no two tables under one name. */
 function renames(value: unknown, tables: TableName[]): Parsed<Record<string, TableName>> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('"rename" must be an object: {"<table>": "<new name>"}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return badRequest('"rename" must be an object: {"<table>": "<new name>"}');
   const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length === 0) return bad('"rename" is empty: leave it out, or name a table and its new name');
+  if (entries.length === 0) return badRequest('"rename" is empty: leave it out, or name a table and its new name');
   // No prototype: a table may be called __proto__.
   const rename = Object.create(null) as Record<string, TableName>;
   for (const [key, to] of entries) {
     const from = withoutSqlSuffix(key);
-    if (!tables.includes(from as TableName)) return bad(`"rename" names ${JSON.stringify(key)}, which is not in "tables"`);
-    if (Object.hasOwn(rename, from)) return bad(`"rename" names ${JSON.stringify(from)} twice`);
-    if (typeof to !== 'string') return bad(`the new name of ${JSON.stringify(from)} must be a string`);
+    if (!tables.includes(from as TableName)) return badRequest(`"rename" names ${JSON.stringify(key)}, which is not in "tables"`);
+    if (Object.hasOwn(rename, from)) return badRequest(`"rename" names ${JSON.stringify(from)} twice`);
+    if (typeof to !== 'string') return badRequest(`the new name of ${JSON.stringify(from)} must be a string`);
     const checked = checkTableName(to);
-    if (!checked.ok) return bad(`the new name of ${JSON.stringify(from)}: ${checked.reason}`);
-    if (checked.value === from) return bad(`"rename" gives ${JSON.stringify(from)} its own name`);
-    if (isServiceName(checked.value)) return bad(`the new name ${JSON.stringify(checked.value)} starts with _nmtb_, which the service keeps for its own work`);
+    if (!checked.ok) return badRequest(`the new name of ${JSON.stringify(from)}: ${checked.reason}`);
+    if (checked.value === from) return badRequest(`"rename" gives ${JSON.stringify(from)} its own name`);
+    if (isServiceName(checked.value)) return badRequest(`the new name ${JSON.stringify(checked.value)} starts with _nmtb_, which the service keeps for its own work`);
     rename[from] = checked.value;
   }
   const seen = new Map<string, TableName>();
   for (const table of tables) {
     const name = Object.hasOwn(rename, table) ? (rename[table] as TableName) : table;
     const other = seen.get(name);
-    if (other !== undefined) return bad(`${JSON.stringify(other)} and ${JSON.stringify(table)} would both be restored as ${JSON.stringify(name)}`);
+    if (other !== undefined) return badRequest(`${JSON.stringify(other)} and ${JSON.stringify(table)} would both be restored as ${JSON.stringify(name)}`);
     seen.set(name, table);
   }
   return { ok: true, value: rename };
@@ -115,8 +115,4 @@ function renames(value: unknown, tables: TableName[]): Parsed<Record<string, Tab
 
 function withoutSqlSuffix(name: string): string {
   return name.endsWith('.sql') ? name.slice(0, -'.sql'.length) : name;
-}
-
-function bad(reason: string): { ok: false; code: 400; reason: string } {
-  return { ok: false, code: 400, reason };
 }

@@ -1,13 +1,12 @@
 import type { Msg } from '@nats-io/transport-node';
+import { BadRequestError } from '../errors.js';
 import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
 import { checkTargetDatabase } from '../mysql/target-database.js';
 import type { ApiContext } from './context.js';
-import { checkMysql } from './mysql-check.js';
-import { replyBad, requestParts } from './reply.js';
+import { requestParts } from './reply.js';
 import { queueRestore } from './restore.js';
 import { parseRestoreIntoRequest, type RestoreIntoRequest } from './restoreinto-request.js';
-
-const BAD = { status: 'bad' };
+import { orUnavailable } from './unavailable.js';
 
 /**
  * `<p>.restoreinto`: like `restore` (queued, atomic, the same replies), but into another database,
@@ -15,16 +14,11 @@ const BAD = { status: 'bad' };
  */
 export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void> {
   const parsed = parseRestoreIntoRequest(requestParts(msg));
-  if (!parsed.ok) return replyBad(msg, BAD, parsed.code, parsed.reason);
+  if (!parsed.ok) throw parsed.error;
   const target = targetOf(parsed.value, ctx.config.mysql.database);
-  if (!target.ok) return replyBad(msg, BAD, 400, target.reason);
-  const { database } = target.value;
-  if (database !== undefined) {
-    const check = await checkMysql(msg, ctx, BAD, 'restoreinto', () => ctx.sessions.use((conn) => checkTargetDatabase(conn, database)));
-    if (check === undefined) return;
-    if (!check.ok) return replyBad(msg, BAD, check.code, check.reason);
-  }
-  await queueRestore(msg, ctx, newRestoreJob(parsed.value.archive, parsed.value.tables, target.value));
+  const { database } = target;
+  if (database !== undefined) await orUnavailable('MySQL is unavailable', () => ctx.sessions.use((conn) => checkTargetDatabase(conn, database)));
+  await queueRestore(msg, ctx, newRestoreJob(parsed.value.archive, parsed.value.tables, target));
 }
 
 /**
@@ -33,22 +27,20 @@ export async function handleRestoreInto(msg: Msg, ctx: ApiContext): Promise<void
  * requested tables' names, or a live table of an archive table's name would be replaced: that is
  * a plain restore, refused here.
  */
-function targetOf(request: RestoreIntoRequest, own: string): { ok: true; value: Pick<RestoreJob, 'database' | 'rename'> } | { ok: false; reason: string } {
+function targetOf(request: RestoreIntoRequest, own: string): Pick<RestoreJob, 'database' | 'rename'> {
   const { database, rename, tables } = request;
-  if (database !== undefined && database !== own) return { ok: true, value: { database, ...(rename && { rename }) } };
+  if (database !== undefined && database !== own) return { database, ...(rename && { rename }) };
   const kept = tables.filter((table) => !rename || !Object.hasOwn(rename, table));
   if (kept.length > 0) {
-    return {
-      ok: false,
-      reason:
-        `${kept.join(', ')} would replace the live table${kept.length > 1 ? 's' : ''} of the same name in ${own}, the service's own database: ` +
+    throw new BadRequestError(
+      `${kept.join(', ')} would replace the live table${kept.length > 1 ? 's' : ''} of the same name in ${own}, the service's own database: ` +
         'give a new name in "rename" or another "database" (or use the restore subject to replace them)',
-    };
+    );
   }
   const names = rename ?? {};
   const clash = tables.find((table) => tables.some((other) => other === names[table]));
   if (clash !== undefined) {
-    return { ok: false, reason: `${clash} would be restored as ${names[clash]}, a table of this restore: in ${own} that replaces the live ${names[clash]}` };
+    throw new BadRequestError(`${clash} would be restored as ${names[clash]}, a table of this restore: in ${own} that replaces the live ${names[clash]}`);
   }
-  return { ok: true, value: { rename: names } };
+  return { rename: names };
 }

@@ -15,6 +15,7 @@ import type { ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { NotFoundError } from '../errors.js';
 import { assertEntryName } from './entry-name.js';
 import { SevenZipError, sevenZipBinary, startSevenZip, summarizeStderr, type SevenZipExit } from './sevenzip.js';
 
@@ -30,7 +31,7 @@ export type Inspection = { ok: true; entries: ArchiveEntry[] } | { ok: false; re
 /** The reason of an Inspection for an encrypted archive. */
 const ENCRYPTED = 'encrypted';
 
-class EntryNotFoundError extends Error {
+class EntryNotFoundError extends NotFoundError {
   readonly code = 'ENTRY_NOT_FOUND';
   constructor(
     readonly archivePath: string,

@@ -16,6 +16,7 @@ export class CliError extends Error {
     message: string,
   ) {
     super(message);
+    this.name = 'CliError';
   }
 }
 

@@ -6,6 +6,7 @@ import { baseTables } from './catalog.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { dumpHeader, selectRowsSql, TableDumpStream } from './dump-sql.js';
 import { quoteIdentifier } from './sql.js';
+import { tablesNotFound } from './table-names.js';
 import { readDefinition, textOf, type TableDefinition } from './table-definition.js';
 
 export interface SnapshotInfo {
@@ -58,7 +59,7 @@ export class ConsistentSnapshot {
 
       const catalog = await baseTables(lock);
       const missing = tables.filter((table) => !catalog.has(table));
-      if (missing.length > 0) throw new TableMissingError(missing);
+      if (missing.length > 0) throw tablesNotFound(missing);
 
       await lock.query(`LOCK TABLES ${tables.map((t) => `${quoteIdentifier(t)} READ`).join(', ')}`);
       for (const session of sessions) await session.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -143,12 +144,6 @@ export class ConsistentSnapshot {
     const next = this.waiting.shift();
     if (next) next(conn);
     else this.idle.push(conn);
-  }
-}
-
-export class TableMissingError extends Error {
-  constructor(readonly tables: string[]) {
-    super(`table${tables.length > 1 ? 's' : ''} not found: ${tables.join(', ')}`);
   }
 }
 

@@ -21,7 +21,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
-import { PermanentJobError } from '../jobs/job.js';
+import { ConflictError, ForbiddenError } from '../errors.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { addCheckSql, checkConstraints, checkNamesPerSchema, dropCheckSql, planCheckNames, type CheckConstraint, type CheckNamePlan } from './check-constraints.js';
@@ -32,6 +32,9 @@ import { quoteIdentifier as q } from './sql.js';
 import type { SwapNames } from './swap-names.js';
 import { createPlanTable, runPlan, writePlan, type PlanStep } from './swap-plan.js';
 import { recoverScratch } from './swap-recovery.js';
+
+/** ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR (a DEFINER needing SUPER). */
+const ACCESS_DENIED_ERRNOS = new Set([1044, 1142, 1227]);
 
 /** Where a restore puts its tables: absent fields mean the service's own database and the archive's names. */
 export interface SwapTarget {
@@ -161,7 +164,7 @@ export class TableSwap {
         if (requested.has(refTable)) refTable = this.nameOf(refTable as TableName);
         else if (this.retargeted && !existing.has(refTable)) {
           // Safer than a key to nothing or a table without its key: nothing has changed yet.
-          throw new PermanentJobError(
+          throw new ConflictError(
             `${table} has foreign key ${key.name} to ${refTable}, which database ${live} does not have: restore ${refTable} with it, or create it first`,
           );
         }
@@ -247,9 +250,11 @@ export class TableSwap {
           if (trial !== undefined) await conn.query(trial);
         }
       } catch (err) {
-        const e = err as { sqlState?: string; message: string };
+        const e = err as { sqlState?: string; errno?: number; message: string };
         const reason = `${table}.sql: the server refuses its triggers (nothing was changed): ${e.message.slice(0, 300)}`;
-        throw typeof e.sqlState === 'string' ? new PermanentJobError(reason, { cause: err }) : new Error(reason, { cause: err });
+        // The server answered (an SQL state): the same statement fails again. A lost connection may not.
+        if (typeof e.sqlState !== 'string') throw new Error(reason, { cause: err });
+        throw ACCESS_DENIED_ERRNOS.has(e.errno ?? 0) ? new ForbiddenError(reason, { cause: err }) : new ConflictError(reason, { cause: err });
       } finally {
         await disconnect(conn);
       }
@@ -271,7 +276,7 @@ export class TableSwap {
   private triggerFor(statement: string, table: TableName, taken: Set<string>, renamed: Map<string, string>): string {
     const result = retargetTrigger(statement, table, this.nameOf(table), taken, renamed);
     if (!result) {
-      if (this.retargeted) throw new PermanentJobError(`${table}.sql has a trigger whose header is not understood; it cannot be moved to ${this.nameOf(table)}`);
+      if (this.retargeted) throw new ConflictError(`${table}.sql has a trigger whose header is not understood; it cannot be moved to ${this.nameOf(table)}`);
       return statement;
     }
     if (result.bodyNamesOldTable) {

@@ -18,7 +18,7 @@
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from '../config.js';
-import { PermanentJobError } from '../jobs/job.js';
+import { ConflictError } from '../errors.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { deferIndexes } from './deferred-indexes.js';
 import { quoteIdentifier, quoteString } from './sql.js';
@@ -210,12 +210,12 @@ export async function loadTable(
   const handle = async (statement: string): Promise<void> => {
     const kind = statementKind(statement);
     if (kind === 'use' || kind === 'database') {
-      throw new PermanentJobError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
+      throw new ConflictError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
     }
     if (kind === 'trigger') deferring = true;
     if (deferring) {
       deferredBytes += statement.length;
-      if (deferredBytes > MAX_DEFERRED_BYTES) throw new PermanentJobError(`${entry} has more than ${MAX_DEFERRED_BYTES} bytes after its first trigger`);
+      if (deferredBytes > MAX_DEFERRED_BYTES) throw new ConflictError(`${entry} has more than ${MAX_DEFERRED_BYTES} bytes after its first trigger`);
       deferred.push(statement);
       return;
     }

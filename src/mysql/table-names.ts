@@ -1,3 +1,4 @@
+import { NotFoundError } from '../errors.js';
 import type { TableName } from '../names.js';
 import { SharedRun } from '../shared-run.js';
 import { baseTableNames } from './catalog.js';
@@ -20,4 +21,9 @@ export class TableNames {
     const existing = await this.query.run();
     return tables.filter((table) => !existing.has(table));
   }
+}
+
+/** The error of a backup whose tables do not all exist (`table not found: a` or `tables not found: a, b`). */
+export function tablesNotFound(missing: readonly string[]): NotFoundError {
+  return new NotFoundError(`table${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`);
 }

@@ -1,4 +1,5 @@
 import type { RowDataPacket } from 'mysql2/promise';
+import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { Connection } from './connection.js';
 
 /**
@@ -8,20 +9,19 @@ import type { Connection } from './connection.js';
  */
 const TARGET_PRIVILEGES = ['CREATE', 'DROP', 'ALTER', 'INSERT', 'REFERENCES', 'TRIGGER'] as const;
 
-export type TargetCheck = { ok: true } | { ok: false; code: 403 | 404; reason: string };
-
 /**
  * Whether `database` exists and the connection's user may restore into it, from
  * information_schema (the same on MySQL 8 and MariaDB): the user's global privileges and those of
  * the one schema grant that applies. As the server does, only the most specific matching grant
  * counts: the name itself before a pattern (`` `st\_%` ``), and grants are not added up.
- * Privileges that come through roles are not seen there: they count as missing.
+ * Privileges that come through roles are not seen there: they count as missing. Throws
+ * NotFoundError (no such database, or no privilege at all on it) or ForbiddenError.
  */
-export async function checkTargetDatabase(conn: Connection, database: string): Promise<TargetCheck> {
+export async function checkTargetDatabase(conn: Connection, database: string): Promise<void> {
   const [schemas] = await conn.query<RowDataPacket[]>('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
   // The comparison may ignore case (lower_case_table_names); the name must match exactly.
   if (!schemas.some((row) => String(row.name) === database)) {
-    return { ok: false, code: 404, reason: `database ${database} not found (or the service's MySQL user has no privilege on it at all)` };
+    throw new NotFoundError(`database ${database} not found (or the service's MySQL user has no privilege on it at all)`);
   }
   const [users] = await conn.query<RowDataPacket[]>('SELECT CURRENT_USER() AS user');
   const account = String(users[0]?.user ?? '');
@@ -36,14 +36,11 @@ export async function checkTargetDatabase(conn: Connection, database: string): P
   const pattern = applicableGrant(schemaGrants.map((row) => String(row.pattern)), database);
   for (const row of schemaGrants) if (String(row.pattern) === pattern) granted.add(String(row.privilege).toUpperCase());
   const missing = TARGET_PRIVILEGES.filter((privilege) => !granted.has(privilege));
-  if (missing.length === 0) return { ok: true };
-  return {
-    ok: false,
-    code: 403,
-    reason:
-      `the service's MySQL user ${account} may not restore into database ${database}: it lacks ${missing.join(', ')} there ` +
+  if (missing.length === 0) return;
+  throw new ForbiddenError(
+    `the service's MySQL user ${account} may not restore into database ${database}: it lacks ${missing.join(', ')} there ` +
       `(needed: GRANT ${TARGET_PRIVILEGES.join(', ')} ON \`${database.replaceAll('`', '``')}\`.* TO the user; privileges of roles are not counted)`,
-  };
+  );
 }
 
 /**

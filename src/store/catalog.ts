@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import { inspectArchive, type Inspection } from '../archive/reader.js';
 import { MANIFEST_ENTRY, readManifest, type Manifest } from '../archive/manifest.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import { compareArchives, fileDigest, type BackupDir, type LocalArchive } from './local.js';
@@ -25,19 +26,12 @@ export interface CatalogEntry {
   conflict?: string;
 }
 
-export type Description =
-  | { ok: true; tables: string[]; stored: Place }
-  | { ok: false; code: 404 | 409; reason: string };
-
-/** Why an archive cannot be used: 404 (none), 409 (unreadable, or the two copies differ). */
-export class ArchiveUnavailable extends Error {
-  constructor(
-    readonly code: 404 | 409,
-    message: string,
-  ) {
-    super(message);
-  }
+interface Description {
+  tables: string[];
+  stored: Place;
 }
+
+type TablesOf = { ok: true; tables: string[] } | { ok: false; reason: string };
 
 const CACHE_LIMIT = 256;
 /**
@@ -50,7 +44,7 @@ const INLINE_TEST_MAX_BYTES = 1024 * 1024;
 const BACKGROUND_PASS_DELAY_MS = 10_000;
 
 /** The table entries of a tested archive, in its own order, or why it is not a backup. */
-export function tablesOf(name: string, inspection: Inspection): { ok: true; tables: string[] } | { ok: false; reason: string } {
+export function tablesOf(name: string, inspection: Inspection): TablesOf {
   if (!inspection.ok) return { ok: false, reason: `archive ${name} is unreadable: ${inspection.reason}` };
   const tables = inspection.entries.filter((e) => e.name !== MANIFEST_ENTRY && e.name.endsWith('.sql'));
   const empty = tables.filter((e) => e.size === 0);
@@ -73,7 +67,7 @@ export class Catalog {
   private readonly underway = new Map<string, Promise<unknown>>();
   private readonly localListings = new BoundedCache<Inspection>();
   private readonly localDigests = new BoundedCache<string>();
-  private readonly objectTables = new BoundedCache<Description>();
+  private readonly objectTables = new BoundedCache<TablesOf>();
 
   constructor(
     readonly dir: BackupDir,
@@ -122,32 +116,27 @@ export class Catalog {
    * is tested at once when small, else answered from its header listing and tested in the
    * background (a restore job's extraction checks every CRC it reads). An archive only in the bucket is
    * described by the table list the service stored with it; one without (put there by hand) is
-   * fetched to a temporary file, checked and tested.
+   * fetched to a temporary file, checked and tested. Throws NotFoundError when neither place holds
+   * it, ConflictError when it is unreadable, holds no usable table or its two copies differ.
    */
   async describe(name: ArchiveName): Promise<Description> {
-    const entry = await this.find(name);
-    if (!entry) return { ok: false, code: 404, reason: `archive ${name} not found` };
-    if (entry.conflict) return { ok: false, code: 409, reason: entry.conflict };
-    if (entry.local) {
-      const tables = tablesOf(name, await this.verdictOf(entry.local));
-      return tables.ok ? { ...tables, stored: entry.stored } : { ok: false, code: 409, reason: tables.reason };
-    }
+    const entry = await this.existing(name);
+    if (entry.local) return { tables: usable(tablesOf(name, await this.verdictOf(entry.local))), stored: entry.stored };
     const object = entry.object as StoredArchive;
     if (object.metadata.tables && object.metadata.sha256 === object.sha256) {
-      return { ok: true, tables: object.metadata.tables.split(','), stored: 'object' };
+      return { tables: object.metadata.tables.split(','), stored: 'object' };
     }
-    const cached = this.objectTables.get(object.sha256);
-    if (cached) return cached;
-    const temp = this.dir.fetchPath(randomUUID());
-    try {
-      const copy = await this.fetch(object, temp);
-      const tables = tablesOf(name, await inspectArchive(copy));
-      const description: Description = tables.ok ? { ...tables, stored: 'object' } : { ok: false, code: 409, reason: tables.reason };
-      this.objectTables.set(object.sha256, description);
-      return description;
-    } finally {
-      await rm(temp, { force: true });
+    let tables = this.objectTables.get(object.sha256);
+    if (!tables) {
+      const temp = this.dir.fetchPath(randomUUID());
+      try {
+        tables = tablesOf(name, await inspectArchive(await this.fetch(object, temp)));
+        this.objectTables.set(object.sha256, tables);
+      } finally {
+        await rm(temp, { force: true });
+      }
     }
+    return { tables: usable(tables), stored: 'object' };
   }
 
   /**
@@ -155,9 +144,7 @@ export class Catalog {
    * object fetched to `tempPath` with its digest checked (`fetched` tells which).
    */
   async localCopy(name: ArchiveName, tempPath: string): Promise<{ path: string; fetched: boolean }> {
-    const entry = await this.find(name);
-    if (!entry) throw new ArchiveUnavailable(404, `archive ${name} not found`);
-    if (entry.conflict) throw new ArchiveUnavailable(409, entry.conflict);
+    const entry = await this.existing(name);
     if (entry.local) return { path: this.dir.pathOf(name), fetched: false };
     return { path: await this.fetch(entry.object as StoredArchive, tempPath), fetched: true };
   }
@@ -224,8 +211,16 @@ export class Catalog {
   private async fetch(object: StoredArchive, tempPath: string): Promise<string> {
     this.log.info({ archive: object.name, size: object.size }, 'fetching the archive from the object store');
     const fetched = await this.bucket.fetchTo(object.name, tempPath);
-    if (!fetched) throw new ArchiveUnavailable(404, `archive ${object.name} not found`);
+    if (!fetched) throw new NotFoundError(`archive ${object.name} not found`);
     return tempPath;
+  }
+
+  /** The entry of an archive that can be used: NotFoundError when neither place holds it, ConflictError when its copies differ. */
+  private async existing(name: ArchiveName): Promise<CatalogEntry> {
+    const entry = await this.find(name);
+    if (!entry) throw new NotFoundError(`archive ${name} not found`);
+    if (entry.conflict) throw new ConflictError(entry.conflict);
+    return entry;
   }
 
   private async checkCopies(entry: CatalogEntry): Promise<void> {
@@ -314,6 +309,12 @@ export class Catalog {
     this.localDigests.set(key, sha256);
     return sha256;
   }
+}
+
+/** An archive that is not a usable backup exists but cannot be used: ConflictError. */
+function usable(tables: TablesOf): string[] {
+  if (!tables.ok) throw new ConflictError(tables.reason);
+  return tables.tables;
 }
 
 function entryOf(local: LocalArchive | undefined, object: StoredArchive | undefined): CatalogEntry {
