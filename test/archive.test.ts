@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { extractEntry, inspectArchive, parseTechListing, type ArchiveEntry } from '../src/archive/reader.js';
-import { sevenZipBinary, sevenZipVersion, summarizeStderr } from '../src/archive/sevenzip.js';
+import { readsPasswordFromStdin, sevenZipBinary, sevenZipVersion, summarizeStderr } from '../src/archive/sevenzip.js';
 import { ArchiveWriter } from '../src/archive/writer.js';
 import { checkWritten, crc32Hex } from '../src/archive/written.js';
 import { crc32 } from 'node:zlib';
@@ -407,6 +407,50 @@ describe.each(binaries)('archive layer with $label', ({ env }) => {
     expect(stream.readableLength).toBeLessThan(1024 * 1024);
     stream.destroy();
     await once(stream, 'close');
+  });
+});
+
+describe('encrypted archives (7-Zip 23+, the password on stdin)', () => {
+  const password = 'pa ss;word"1 ü';
+
+  it('knows which 7-Zip reads a password from stdin', () => {
+    expect(readsPasswordFromStdin('7-Zip (z) 26.02 (x64)')).toBe(true);
+    expect(readsPasswordFromStdin('7-Zip (z) 23.01 (x64)')).toBe(true);
+    expect(readsPasswordFromStdin('7-Zip 22.01 (x64)')).toBe(false);
+    expect(readsPasswordFromStdin('7-Zip (a) [64] 16.02 (p7zip Version 16.02)')).toBe(false);
+  });
+
+  it('writes AES-256 with encrypted headers: no name readable without the password, all with it', async () => {
+    restoreEnv();
+    expect(readsPasswordFromStdin(await sevenZipVersion(sevenZipBinary())), 'the test command installs 7-Zip 26').toBe(true);
+    const dir = await freshDir();
+    const archive = path.join(dir, 'secret.7z');
+    const data = randomBytes(100_000);
+    writeFileSync(path.join(dir, 'orders_secret.sql'), data);
+    writeFileSync(path.join(dir, 'manifest.json'), '{"tables": {}}');
+    const writer = new ArchiveWriter(archive, { level: 1, password });
+    await writer.addFiles([path.join(dir, 'orders_secret.sql'), path.join(dir, 'manifest.json')]);
+    await expect(writer.addStream('more.sql', Readable.from(['x']))).rejects.toThrow(/files only/);
+
+    // Neither the names nor the data are readable without it.
+    let listed = '';
+    try {
+      listed = execFileSync(sevenZipBinary(), ['l', '-slt', '-p', '--', archive], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      listed = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
+    }
+    expect(listed).not.toContain('orders_secret');
+    expect(readFileSync(archive).includes(Buffer.from('orders_secret'))).toBe(false);
+    expect(await inspectArchive(archive)).toEqual({ ok: false, reason: 'encrypted' });
+
+    // Passwords are tried in order; the inspection says which opened it, never the password.
+    const opened = await inspectArchive(archive, { passwords: ['old one', password] });
+    expect(opened).toMatchObject({ ok: true, password: 1 });
+    expect(JSON.stringify(opened)).not.toContain(password);
+    expect(opened.ok && opened.entries.map((e) => [e.name, e.size])).toEqual([['manifest.json', 14], ['orders_secret.sql', data.length]]);
+    expect(await inspectArchive(archive, { passwords: ['old one'] })).toEqual({ ok: false, reason: 'encrypted: none of the 1 configured password(s) opens it' });
+    expect((await readAll(extractEntry(archive, 'orders_secret.sql', password))).equals(data)).toBe(true);
+    await expect(readAll(extractEntry(archive, 'orders_secret.sql', 'old one'))).rejects.toThrow(/encrypted/);
   });
 });
 

@@ -26,7 +26,21 @@ export interface ArchiveEntry {
   crc?: string;
 }
 
-export type Inspection = { ok: true; entries: ArchiveEntry[] } | { ok: false; reason: string };
+export type Inspection =
+  | {
+      ok: true;
+      entries: ArchiveEntry[];
+      /** Set for an encrypted archive: which of the given passwords opened it (its index, never the password). */
+      password?: number;
+    }
+  | { ok: false; reason: string };
+
+export interface InspectOptions {
+  /** false: the header listing only, no decompression. */
+  test?: boolean;
+  /** Passwords to try, in order, on an encrypted archive (fed on stdin: 7-Zip 23+). */
+  passwords?: readonly string[];
+}
 
 /** The reason of an Inspection for an encrypted archive. */
 const ENCRYPTED = 'encrypted';
@@ -51,7 +65,20 @@ const ENCRYPTED_MESSAGE = /wrong password|encrypted archive|encrypted file/i;
  * 7z, truncated/corrupt, trailing garbage -> ok:false with a one-line reason.
  * Throws only when 7-Zip itself cannot be run properly (not found, out of memory, killed).
  */
-export async function inspectArchive(archivePath: string, options: { test?: boolean } = {}): Promise<Inspection> {
+export async function inspectArchive(archivePath: string, options: InspectOptions = {}): Promise<Inspection> {
+  const plain = await inspectWith(archivePath, options.test, undefined);
+  if (plain.ok || plain.reason !== ENCRYPTED) return plain;
+  const passwords = options.passwords ?? [];
+  for (const [index, password] of passwords.entries()) {
+    const opened = await inspectWith(archivePath, options.test, password);
+    if (opened.ok) return { ...opened, password: index };
+    if (opened.reason !== ENCRYPTED) return opened;
+  }
+  return passwords.length === 0 ? plain : { ok: false, reason: `${ENCRYPTED}: none of the ${passwords.length} configured password(s) opens it` };
+}
+
+/** The listing and (unless `test` is false) the test, with no password or with `password` on stdin. */
+async function inspectWith(archivePath: string, test: boolean | undefined, password: string | undefined): Promise<Inspection> {
   const abs = path.resolve(archivePath);
   try {
     if (!(await stat(abs)).isFile()) return { ok: false, reason: `not a regular file: ${abs}` };
@@ -63,7 +90,8 @@ export async function inspectArchive(archivePath: string, options: { test?: bool
   const omit = [abs, path.basename(abs)];
 
   // 1. The listing: reads the headers only, so a header-encrypted or non-7z file fails fast.
-  const list = await startSevenZip(bin, ['l', '-slt', ...READ_SWITCHES, '--', abs], { stdout: 'collect' }).done;
+  const switches = readSwitches(password);
+  const list = await startSevenZip(bin, ['l', '-slt', ...switches, '--', abs], { stdout: 'collect', password }).done;
   if (list.code !== 0 || list.signal !== null) return failed('list', list, abs, omit);
   const listing = parseTechListing(list.stdout);
   const offset = listing.archive.get('Offset');
@@ -72,7 +100,7 @@ export async function inspectArchive(archivePath: string, options: { test?: bool
     return { ok: false, reason: `not a 7z archive: 7z data found only at offset ${offset}` };
   }
   if (listing.problems.length > 0) return { ok: false, reason: listing.problems.join('; ') };
-  if (listing.items.some((item) => item.get('Encrypted') === '+')) return { ok: false, reason: ENCRYPTED };
+  if (password === undefined && listing.items.some((item) => item.get('Encrypted') === '+')) return { ok: false, reason: ENCRYPTED };
   const entries: ArchiveEntry[] = [];
   for (const item of listing.items) {
     if (isDirectory(item)) continue;
@@ -87,10 +115,15 @@ export async function inspectArchive(archivePath: string, options: { test?: bool
 
   // 2. The test: decompresses every block and checks every CRC. Skipped (test: false) where the
   //    caller only needs the names and will read the entries anyway (extraction checks CRCs too).
-  if (options.test === false) return { ok: true, entries };
-  const test = await startSevenZip(bin, ['t', ...READ_SWITCHES, '-bso0', '--', abs]).done;
-  if (test.code !== 0 || test.signal !== null) return failed('test', test, abs, omit);
+  if (test === false) return { ok: true, entries };
+  const tested = await startSevenZip(bin, ['t', ...switches, '-bso0', '--', abs], { password }).done;
+  if (tested.code !== 0 || tested.signal !== null) return failed('test', tested, abs, omit);
   return { ok: true, entries };
+}
+
+/** `-p` with no value means "no password" (fail at once); with one, 7-Zip asks and reads stdin. */
+function readSwitches(password: string | undefined): string[] {
+  return password === undefined ? READ_SWITCHES : READ_SWITCHES.filter((s) => s !== '-p');
 }
 
 function failed(action: string, exit: SevenZipExit, abs: string, omit: string[]): Inspection {
@@ -184,7 +217,7 @@ function isDirectory(item: Map<string, string>): boolean {
  * or if the name matches something other than exactly one file. Destroying the Readable kills 7-Zip.
  * The data is only known to be intact (CRC checked) when the stream ends without error.
  */
-export function extractEntry(archivePath: string, entryName: string): Readable {
+export function extractEntry(archivePath: string, entryName: string, password?: string): Readable {
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   let child: ChildProcess | undefined;
   out.once('close', () => {
@@ -205,7 +238,7 @@ export function extractEntry(archivePath: string, entryName: string): Readable {
     const bin = sevenZipBinary();
     if (out.destroyed) return;
     // -bso2 -bb1: the report, one "- <name>" line per extracted item, goes to stderr (stdout carries the data).
-    const started = startSevenZip(bin, ['x', '-so', ...READ_SWITCHES, '-bso2', '-bb1', `-i!${entryName}`, '--', abs], { stdout: 'pipe' });
+    const started = startSevenZip(bin, ['x', '-so', ...readSwitches(password), '-bso2', '-bb1', `-i!${entryName}`, '--', abs], { stdout: 'pipe', password });
     child = started.child;
     child.stdout?.pipe(out, { end: false });
     const exit = await started.done;

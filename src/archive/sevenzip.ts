@@ -128,6 +128,16 @@ export async function sevenZipVersion(bin: string): Promise<string> {
   return p7zip === undefined ? version : `${version} (${p7zip})`;
 }
 
+/**
+ * Whether this 7-Zip reads a password from stdin: 7-Zip 23 and later do; p7zip 16.02 reads it
+ * from /dev/tty only (a service has none), so it cannot make or open encrypted archives here.
+ */
+export function readsPasswordFromStdin(version: string): boolean {
+  if (/p7zip/i.test(version)) return false;
+  const major = /^7-Zip\b.*?\b(\d+)\.\d+\b/.exec(version)?.[1];
+  return major !== undefined && Number(major) >= 23;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running 7-Zip (internal to src/archive)
 
@@ -151,6 +161,12 @@ export interface StartOptions {
   stdin?: 'ignore' | 'pipe';
   /** `pipe`: the caller reads child.stdout; `collect`: gathered into `SevenZipExit.stdout`. */
   stdout?: 'ignore' | 'pipe' | 'collect';
+  /**
+   * Written to 7-Zip's stdin, which is then closed: 7-Zip 23+ reads a password there when `-p`
+   * has no value (`a`) or an archive asks for one (`l`, `t`, `x` without `-p`). Never in argv or
+   * the environment. Not with `stdin: 'pipe'`, whose data would be read as the password.
+   */
+  password?: string;
 }
 
 const STDERR_LIMIT = 64 * 1024;
@@ -160,12 +176,18 @@ let exitHookInstalled = false;
 /** @internal Spawn 7-Zip with `args` (no shell). */
 export function startSevenZip(bin: string, args: string[], options: StartOptions = {}): SevenZipRun {
   const stdoutMode = options.stdout ?? 'ignore';
+  if (options.password !== undefined && options.stdin === 'pipe') throw new Error('7-Zip reads a password and -si data from the same stdin: not both');
   const child = spawn(bin, args, {
-    stdio: [options.stdin ?? 'ignore', stdoutMode === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
+    stdio: [options.password !== undefined ? 'pipe' : (options.stdin ?? 'ignore'), stdoutMode === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
     env: { ...process.env, LC_ALL: 'C.UTF-8' },
     windowsHide: true,
   });
   track(child);
+  if (options.password !== undefined) {
+    // EPIPE when 7-Zip exits without reading it; its exit code says why.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(`${options.password}\n`);
+  }
   let stderr = '';
   let stdout = '';
   child.stderr?.setEncoding('utf8');

@@ -8,8 +8,8 @@
  *   decompressing the others; appending copies the old blocks as they are ("Keep old data").
  * - `-mx=<level>`, `-mmt=on` (or `-mmt=<threads>`).
  * - `-spd`: no wildcard matching, so `*` and `?` in names and paths are literal.
- * - `-y`, `-bsp0`; no `-p`: nothing is ever encrypted, and stdin is never an idle pipe (see sevenzip.ts),
- *   so a password prompt (only possible when appending to a header-encrypted archive) fails fast.
+ * - `-y`, `-bsp0`; without a password no `-p`, and stdin is never an idle pipe (see sevenzip.ts), so
+ *   a password prompt fails fast; with one, `-p -mhe=on` and the password on stdin (then closed).
  * - `--` before the archive path and the file paths: nothing after it is read as a switch or @listfile.
  *   The entry name of a stream travels inside `-si<name>`, which takes the rest of the argument literally.
  */
@@ -26,6 +26,11 @@ export interface ArchiveWriterOptions {
   level: number;
   /** 7-Zip's -mmt=<n>; multithreading is on (all cores) when omitted. */
   threads?: number;
+  /**
+   * Encrypts the archive (AES-256, headers too: `-mhe=on`), the password fed on stdin (7-Zip 23+,
+   * see readsPasswordFromStdin). Such an archive takes files only: `-si` data would share stdin.
+   */
+  password?: string;
 }
 
 /** Between SIGTERM and closing `-si`'s pipe: 7-Zip must see the break before it sees EOF. */
@@ -38,6 +43,7 @@ export class ArchiveWriter {
   readonly archivePath: string;
   private readonly level: number;
   private readonly threads: number | undefined;
+  private readonly password: string | undefined;
   /** Runs one 7-Zip at a time on this archive; calls made meanwhile wait their turn. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopCurrent: ((reason: Error) => void) | undefined;
@@ -54,6 +60,10 @@ export class ArchiveWriter {
     this.archivePath = path.normalize(archivePath);
     this.level = options.level;
     this.threads = options.threads;
+    if (options.password !== undefined && (options.password === '' || /[\r\n]/.test(options.password))) {
+      throw new Error('an archive password must be non-empty and on one line');
+    }
+    this.password = options.password;
   }
 
   /**
@@ -66,6 +76,7 @@ export class ArchiveWriter {
   addStream(entryName: string, data: Source): Promise<void> {
     try {
       assertEntryName(entryName);
+      if (this.password !== undefined) throw new Error('an encrypted archive takes files only: 7-Zip reads its password from the stdin -si would stream from');
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -116,6 +127,7 @@ export class ArchiveWriter {
       `-mx=${this.level}`,
       '-ms=off',
       this.threads === undefined ? '-mmt=on' : `-mmt=${this.threads}`,
+      ...(this.password === undefined ? [] : ['-p', '-mhe=on']),
     ];
   }
 
@@ -189,7 +201,7 @@ export class ArchiveWriter {
     const before = await this.leftoverCandidates();
     // We spawn (stdin /dev/null, not detached, exit code known) and let node-7z's add stream parse
     // 7-Zip's report ("+ name" / "U name" with -bb1), via its documented $defer/$childProcess/listen.
-    const run = startSevenZip(bin, [...this.commonArgs(), '-bb1', '--', this.archivePath, ...paths], { stdout: 'pipe' });
+    const run = startSevenZip(bin, [...this.commonArgs(), '-bb1', '--', this.archivePath, ...paths], { stdout: 'pipe', password: this.password });
     const report = Seven.add(this.archivePath, paths, { $defer: true, $childProcess: run.child, $bin: bin });
     const reported: string[] = [];
     report.on('data', (d: { file?: string }) => {
