@@ -23,6 +23,8 @@ export interface BackupSettings {
   dir: BackupDir;
   sevenZipLevel: number;
   dumpParallelism: number;
+  /** Encrypts the archive (AES-256, headers too); undefined: a plain archive. */
+  archivePassword?: string;
 }
 
 export interface BackupResult {
@@ -47,10 +49,11 @@ export async function makeBackup(
   progress = new Progress(),
 ): Promise<BackupResult> {
   const { dir } = settings;
-  if (await dir.has(job.archive)) return publishedEarlier(job, dir, log);
+  if (await dir.has(job.archive)) return publishedEarlier(job, dir, log, settings.archivePassword);
   const tempPath = dir.tempArchivePath(job.id);
   await dir.removeJobFiles(job.id);
-  const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel });
+  const password = settings.archivePassword;
+  const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel, password });
   const onAbort = () => writer.abort();
   signal?.addEventListener('abort', onAbort);
   try {
@@ -60,7 +63,8 @@ export async function makeBackup(
     let packed: Packed;
     const phases = new PhaseClock();
     try {
-      const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL;
+      // 7-Zip reads an archive's password from the stdin a streamed table would come through.
+      const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL && password === undefined;
       packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamFirst, progress, log, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables, scheduledOf(job)), null, 2),
       );
@@ -70,7 +74,7 @@ export async function makeBackup(
     const { summaries } = packed;
     phases.end('dumpAndCompress');
     signal?.throwIfAborted();
-    const inspection = await checkWritten(tempPath, packed.written);
+    const inspection = await checkWritten(tempPath, packed.written, password);
     phases.end('check');
     const tables = tablesOf(job.archive, inspection);
     if (!tables.ok) throw new Error(tables.reason);
@@ -89,9 +93,9 @@ function scheduledOf(job: BackupJob): { schedule?: string; slot?: string } {
   return { ...(job.schedule !== undefined && { schedule: job.schedule }), ...(job.slot !== undefined && { slot: job.slot }) };
 }
 
-async function publishedEarlier(job: BackupJob, dir: BackupDir, log: Logger): Promise<BackupResult> {
+async function publishedEarlier(job: BackupJob, dir: BackupDir, log: Logger, password: string | undefined): Promise<BackupResult> {
   const path = dir.pathOf(job.archive);
-  const tables = tablesOf(job.archive, await inspectArchive(path));
+  const tables = tablesOf(job.archive, await inspectArchive(path, { passwords: password === undefined ? [] : [password] }));
   if (!tables.ok) throw new Error(`an earlier attempt left ${tables.reason}`);
   const { size, sha256 } = await fileDigest(path);
   log.info({ size }, 'an earlier attempt of this job published the archive; using it');

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { archivePasswordsFrom } from './config/archive-passwords.js';
 import { type Env, forgetSecrets, text as envText } from './config/env.js';
 import { mysqlSettingsFrom } from './config/mysql.js';
 import { natsSettingsFrom } from './config/nats.js';
@@ -73,6 +74,8 @@ export interface Config {
   maxAgeMs: number | null;
   /** BACKUP_SCHEDULES / BACKUP_SCHEDULES_FILE (src/schedules/). */
   schedules: Schedule[];
+  /** New archives are encrypted with the first, archives are opened with each in turn; empty: none. */
+  archivePasswords: string[];
 }
 
 export class ConfigError extends Error {}
@@ -139,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepLast,
     maxAgeMs: maxAgeMs || null,
     schedules: schedulesFrom(env, errors),
+    archivePasswords: archivePasswordsFrom(env, errors),
   };
   if (errors.length > 0) throw new ConfigError(errors.join('; '));
   if (env === process.env) forgetSecrets(env);
@@ -177,5 +181,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     auth.kind === 'user' ? { kind: auth.kind, user: auth.user, password: REDACTED }
     : auth.kind === 'token' ? { kind: auth.kind, token: REDACTED }
     : auth;
-  return { ...config, natsAuth, mysql: { ...mysql, password: password === undefined ? undefined : REDACTED } };
+  return {
+    ...config,
+    natsAuth,
+    mysql: { ...mysql, password: password === undefined ? undefined : REDACTED },
+    archivePasswords: config.archivePasswords.map(() => REDACTED),
+  };
 }

@@ -51,7 +51,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
     return resultOf(job, catalog.dir.pathOf(job.archive), earlier, started);
   }
   if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
-  const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism };
+  const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism, archivePassword: config.archivePasswords[0] };
   const backup = await makeBackup(job, settings, log, signal, progress);
   await catalog.remember(job.archive, backup.sha256);
   signal.throwIfAborted();
@@ -73,6 +73,7 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
       insertConnections: config.restoreInsertConnections,
       deferIndexes: config.restoreDeferIndexes,
       deployment: deploymentOf(config),
+      archivePasswords: config.archivePasswords,
     };
     await restoreTables(job, copy, settings, log, signal, progress);
   } finally {
@@ -91,8 +92,10 @@ export function deploymentOf(config: Config): string {
 }
 
 function metadataOf(job: BackupJob, backup: BackupResult, config: Config): ArchiveMetadata {
+  // An encrypted archive's table names are not written next to it: the bucket has more readers.
+  const encrypted = config.archivePasswords.length > 0;
   return {
-    tables: backup.entries.join(','),
+    ...(encrypted ? { encrypted: 'true' } : { tables: backup.entries.join(',') }),
     size: String(backup.size),
     sha256: backup.sha256,
     created: new Date().toISOString(),

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { startApi } from './api/service.js';
-import { sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
+import { readsPasswordFromStdin, sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { JobQueue } from './jobs/queue.js';
 import { ArchivePins } from './jobs/pins.js';
@@ -69,7 +69,11 @@ async function main(): Promise<void> {
 
 async function run(config: Config, log: Logger): Promise<void> {
   const bin = sevenZipBinary();
-  log.info({ config: describeConfig(config), sevenZip: { bin, version: await sevenZipVersion(bin) } }, 'starting');
+  const version = await sevenZipVersion(bin);
+  log.info({ config: describeConfig(config), sevenZip: { bin, version } }, 'starting');
+  if (config.archivePasswords.length > 0 && !readsPasswordFromStdin(version)) {
+    throw new ConfigError(`ARCHIVE_PASSWORD(S) needs 7-Zip 23 or later, which reads passwords from stdin (${bin} is ${version}; install Debian's 7zip, or point SEVENZIP_BIN at 7zz)`);
+  }
 
   const dir = new BackupDir(config.backupDir);
   await dir.ensure();
@@ -86,7 +90,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     maxDeliver: config.jobMaxDeliver,
   }, declarationSettings(config));
   const bucket = await ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log);
-  const catalog = new Catalog(dir, bucket, log, queue.states.kv);
+  const catalog = new Catalog(dir, bucket, log, queue.states.kv, config.archivePasswords);
   catalog.startBackgroundTests();
   const pins = new ArchivePins(queue.states.kv);
   const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');

@@ -20,6 +20,8 @@ export interface RestoreSettings {
   deferIndexes?: boolean;
   /** Tells this deployment's scratch schemas apart from another's on the same server. */
   deployment: string;
+  /** Tried in order on an encrypted archive. */
+  archivePasswords?: readonly string[];
 }
 
 export interface ArchiveCopy {
@@ -45,11 +47,13 @@ export async function restoreTables(
 ): Promise<void> {
   const { path } = archive;
   // A local archive was tested when the request was answered, and extraction checks each CRC.
-  const inspection = await inspectArchive(path, { test: archive.fetched });
+  const passwords = settings.archivePasswords ?? [];
+  const inspection = await inspectArchive(path, { test: archive.fetched, passwords });
   if (!inspection.ok) throw new ConflictError(`archive ${job.archive} is unreadable: ${inspection.reason}`);
+  const password = inspection.password === undefined ? undefined : passwords[inspection.password];
   const missing = job.tables.filter((t) => !inspection.entries.some((e) => e.name === entryNameOf(t)));
   if (missing.length > 0) throw new NotFoundError(`archive ${job.archive} does not hold ${missing.map(entryNameOf).join(', ')}`);
-  const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(path) : null;
+  const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(path, password) : null;
 
   progress.tablesTotal = job.tables.length;
   progress.bytesTotal = job.tables.reduce((sum, t) => sum + (inspection.entries.find((e) => e.name === entryNameOf(t))?.size ?? 0), 0);
@@ -70,7 +74,7 @@ export async function restoreTables(
           settings.mysql,
           swap.names.scratch,
           entryNameOf(table),
-          () => extractEntry(path, entryNameOf(table)),
+          () => extractEntry(path, entryNameOf(table), password),
           { insertConnections: settings.insertConnections ?? 1, deferIndexes: settings.deferIndexes ?? true },
           (bytes) => (progress.bytesDone += bytes),
           loadSignal,

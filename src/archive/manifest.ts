@@ -44,9 +44,9 @@ export function buildManifest(
 }
 
 /** The archive's manifest.json, extracted alone (a small entry in its own block); null when unreadable. */
-export async function readManifest(archivePath: string): Promise<Manifest | null> {
+export async function readManifest(archivePath: string, password?: string): Promise<Manifest | null> {
   const chunks: Buffer[] = [];
-  for await (const chunk of extractEntry(archivePath, MANIFEST_ENTRY)) chunks.push(chunk as Buffer);
+  for await (const chunk of extractEntry(archivePath, MANIFEST_ENTRY, password)) chunks.push(chunk as Buffer);
   try {
     const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
     return manifest && typeof manifest.tables === 'object' ? manifest : null;

@@ -43,7 +43,7 @@ export interface InspectOptions {
 }
 
 /** The reason of an Inspection for an encrypted archive. */
-const ENCRYPTED = 'encrypted';
+export const ENCRYPTED = 'encrypted';
 
 class EntryNotFoundError extends NotFoundError {
   readonly code = 'ENTRY_NOT_FOUND';

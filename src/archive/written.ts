@@ -17,8 +17,8 @@ export function crc32Hex(value: number): string {
  * without decompressing the archive again (a whole-archive test cost as much as 7-Zip's writing
  * of it); a restore's extraction checks every block's CRC as it reads it.
  */
-export async function checkWritten(path: string, written: Map<string, WrittenEntry>): Promise<Inspection> {
-  const inspection = await inspectArchive(path, { test: false });
+export async function checkWritten(path: string, written: Map<string, WrittenEntry>, password?: string): Promise<Inspection> {
+  const inspection = await inspectArchive(path, { test: false, passwords: password === undefined ? [] : [password] });
   if (!inspection.ok) throw new Error(`the new archive cannot be read: ${inspection.reason}`);
   for (const [name, { bytes, crc }] of written) {
     const entry = inspection.entries.find((e) => e.name === name);

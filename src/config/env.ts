@@ -14,7 +14,7 @@ export function text(env: Env, key: string, fallback: string): string {
 }
 
 /** Variables whose values are secrets (the `_FILE` variants hold paths, and stay). */
-const SECRET_VARIABLES = ['MYSQL_PASSWORD', 'NATS_PASSWORD', 'NATS_TOKEN'];
+const SECRET_VARIABLES = ['MYSQL_PASSWORD', 'NATS_PASSWORD', 'NATS_TOKEN', 'ARCHIVE_PASSWORD'];
 
 /**
  * Once read, secrets leave the process environment: child processes (7-Zip) inherit it, and

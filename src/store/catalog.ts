@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
-import { inspectArchive, type Inspection } from '../archive/reader.js';
+import { ENCRYPTED, inspectArchive, type Inspection } from '../archive/reader.js';
 import { MANIFEST_ENTRY, readManifest, type Manifest } from '../archive/manifest.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -74,8 +74,25 @@ export class Catalog {
     readonly bucket: ArchiveBucket,
     private readonly log: Logger,
     verdictStore?: KV,
+    /** Tried in order on encrypted archives (ARCHIVE_PASSWORD(S)); never logged or replied. */
+    private readonly passwords: readonly string[] = [],
   ) {
     this.verdicts = new Verdicts(dir.root, verdictStore);
+  }
+
+  /** The password that opened an archive, from its inspection (undefined: not encrypted). */
+  passwordOf(inspection: Inspection): string | undefined {
+    return inspection.ok && inspection.password !== undefined ? this.passwords[inspection.password] : undefined;
+  }
+
+  /** Whether the archive is encrypted, as far as known without reading it (null: not known). */
+  async encrypted(entry: CatalogEntry): Promise<boolean | null> {
+    if (entry.local && !entry.conflict) {
+      const listing = await this.listLocal(entry.local);
+      return listing.ok ? listing.password !== undefined : listing.reason.startsWith(ENCRYPTED) ? true : null;
+    }
+    const flag = entry.object?.metadata.encrypted;
+    return flag === undefined ? null : flag === 'true';
   }
 
   /** Oldest first, each name once. Fast: compares sizes only, not digests. */
@@ -130,7 +147,7 @@ export class Catalog {
     if (!tables) {
       const temp = this.dir.fetchPath(randomUUID());
       try {
-        tables = tablesOf(name, await inspectArchive(await this.fetch(object, temp)));
+        tables = tablesOf(name, await inspectArchive(await this.fetch(object, temp), { passwords: this.passwords }));
         this.objectTables.set(object.sha256, tables);
       } finally {
         await rm(temp, { force: true });
@@ -173,7 +190,7 @@ export class Catalog {
     if (!entry.local || entry.conflict) return null;
     const listing = await this.listLocal(entry.local);
     if (!listing.ok || !listing.entries.some((e) => e.name === MANIFEST_ENTRY)) return null;
-    return readManifest(this.dir.pathOf(entry.name));
+    return readManifest(this.dir.pathOf(entry.name), this.passwordOf(listing));
   }
 
   /**
@@ -249,7 +266,7 @@ export class Catalog {
     const key = localKey(local);
     const cached = this.localListings.get(local.name);
     if (cached && this.localListings.keyOf(local.name) === key) return cached;
-    const listing = await inspectArchive(this.dir.pathOf(local.name), { test: false });
+    const listing = await inspectArchive(this.dir.pathOf(local.name), { test: false, passwords: this.passwords });
     this.localListings.set(local.name, listing, key);
     return listing;
   }
@@ -268,7 +285,7 @@ export class Catalog {
   }
 
   private async testLocal(local: LocalArchive): Promise<Inspection> {
-    const inspection = await inspectArchive(this.dir.pathOf(local.name));
+    const inspection = await inspectArchive(this.dir.pathOf(local.name), { passwords: this.passwords });
     this.verdicts.set(local, inspection, 'tested', (err) => this.log.warn({ err, archive: local.name }, 'could not keep an archive\'s verdict'), this.localDigests.get(localKey(local)));
     return inspection;
   }

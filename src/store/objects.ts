@@ -13,8 +13,8 @@ import { SharedRun } from '../shared-run.js';
 
 /** What the service writes next to each archive object (all values are strings). */
 export interface ArchiveMetadata {
-  /** Table entries, comma-separated, in the archive's own order (`orders.sql,customers.sql`). */
-  tables: string;
+  /** Table entries, comma-separated, in the archive's own order (`orders.sql,customers.sql`); not for an encrypted archive. */
+  tables?: string;
   size: string;
   /** Hex SHA-256 of the `.7z` file. */
   sha256: string;
@@ -27,6 +27,8 @@ export interface ArchiveMetadata {
   /** A scheduled backup: the schedule's name and the slot's time (ISO 8601, UTC). */
   schedule?: string;
   slot?: string;
+  /** `true` for an archive encrypted with ARCHIVE_PASSWORD(S) (never the password). */
+  encrypted?: string;
 }
 
 export interface StoredArchive {
@@ -263,7 +265,8 @@ export class ArchiveBucket {
   async put(name: ArchiveName, path: string, metadata: ArchiveMetadata): Promise<StoredArchive> {
     if (!isPortableObjectName(name)) throw new Error(`${name} cannot be an object name that every client reads the same way`);
     return retrying(`putting ${name} into the archive bucket`, this.log, async () => {
-      const meta = { name, description: `backup of ${metadata.tables}`, metadata: { ...metadata }, options: { max_chunk_size: PUT_CHUNK_BYTES } };
+      const description = metadata.tables === undefined ? 'an encrypted backup' : `backup of ${metadata.tables}`;
+      const meta = { name, description, metadata: { ...metadata } as Record<string, string>, options: { max_chunk_size: PUT_CHUNK_BYTES } };
       const info = await this.os.put(meta, Readable.toWeb(createReadStream(path, { highWaterMark: PUT_CHUNK_BYTES })) as ReadableStream<Uint8Array>);
       const stored = toStored(info);
       if (!stored || stored.sha256 !== metadata.sha256) {

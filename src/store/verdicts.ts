@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import type { Inspection } from '../archive/reader.js';
+import { ENCRYPTED, type Inspection } from '../archive/reader.js';
 import type { ArchiveName } from '../names.js';
 import type { LocalArchive } from './local.js';
 
@@ -65,7 +65,11 @@ export class Verdicts {
   }
 
   /** Keeps the verdict; the bucket's copy is written in the background (`onStoreError` if that fails). */
-  set(local: LocalArchive, inspection: Inspection, source: VerdictSource, onStoreError: (err: unknown) => void, sha256?: string): void {
+  set(local: LocalArchive, found: Inspection, source: VerdictSource, onStoreError: (err: unknown) => void, sha256?: string): void {
+    // An archive no configured password opens may open under the next configuration: no verdict.
+    if (!found.ok && found.reason.startsWith(ENCRYPTED)) return;
+    // Which password opened it is an index into this process's list, which may change: not kept.
+    const inspection: Inspection = found.ok ? { ok: true, entries: found.entries } : found;
     const stored: StoredVerdict = { file: this.fileOf(local), source, at: new Date().toISOString(), inspection, ...(sha256 && { sha256 }) };
     this.known.set(local.name, stored);
     this.kv?.put(verdictKeyOf(stored.file), JSON.stringify(stored)).catch(onStoreError);
