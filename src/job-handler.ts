@@ -45,7 +45,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   await catalog.remember(job.archive, backup.sha256);
   signal.throwIfAborted();
   const putStarted = Date.now();
-  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config));
+  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
   return resultOf(job, backup.path, stored, started);
@@ -57,7 +57,7 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
   try {
     let copy: { path: string; fetched: boolean };
     try {
-      copy = await catalog.localCopy(job.archive, tempPath);
+      copy = await catalog.localCopy(job.archive, tempPath, signal);
     } catch (err) {
       if (err instanceof ArchiveUnavailable) throw new PermanentJobError(err.message);
       throw err;

@@ -1,4 +1,5 @@
 import type { KV } from '@nats-io/kv';
+import { sleep } from '../retry.js';
 import { targetNameOf, type RestoreJob } from './job.js';
 
 interface LockValue {
@@ -107,14 +108,4 @@ export function lockTargetsOf(job: RestoreJob): LockTarget[] {
 function lockKey({ database, table }: LockTarget): string {
   const hex = (name: string) => Buffer.from(name, 'utf8').toString('hex');
   return database === undefined ? `lock.table.${hex(table)}` : `lock.table.${hex(database)}.${hex(table)}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    }, { once: true });
-  });
 }

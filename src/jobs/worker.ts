@@ -1,5 +1,6 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../log.js';
+import { backoffDelay, sleep } from '../retry.js';
 import { decodeJob, PermanentJobError, type Job } from './job.js';
 import { lockTargetsOf, TableLocks, type Lease } from './locks.js';
 import { Progress } from './progress.js';
@@ -158,7 +159,7 @@ export class Worker {
           await states.record({ ...base, status: 'failed', reason, progress: progress.snapshot() }).catch(() => undefined);
           await this.discard(msg, reason);
         } else {
-          const delayMs = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
+          const delayMs = backoffDelay(attempt, { firstDelayMs: 1_000, maxDelayMs: 60_000 });
           log.warn({ err, attempt, retryInMs: delayMs }, 'job attempt failed; it will be retried');
           await states.record({ ...base, status: 'queued', reason: `attempt ${attempt} failed: ${reason}` }).catch(() => undefined);
           msg.nak(delayMs);
@@ -186,8 +187,4 @@ export class Worker {
       this.options.log.warn({ err, seq: msg.seq }, 'could not delete a finished job message');
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -154,12 +154,12 @@ export class Catalog {
    * A local path of the archive, for reading: the backup directory's own file, or the bucket's
    * object fetched to `tempPath` with its digest checked (`fetched` tells which).
    */
-  async localCopy(name: ArchiveName, tempPath: string): Promise<{ path: string; fetched: boolean }> {
+  async localCopy(name: ArchiveName, tempPath: string, signal?: AbortSignal): Promise<{ path: string; fetched: boolean }> {
     const entry = await this.find(name);
     if (!entry) throw new ArchiveUnavailable(404, `archive ${name} not found`);
     if (entry.conflict) throw new ArchiveUnavailable(409, entry.conflict);
     if (entry.local) return { path: this.dir.pathOf(name), fetched: false };
-    return { path: await this.fetch(entry.object as StoredArchive, tempPath), fetched: true };
+    return { path: await this.fetch(entry.object as StoredArchive, tempPath, signal), fetched: true };
   }
 
   /**
@@ -221,9 +221,9 @@ export class Catalog {
     }, delayMs).unref();
   }
 
-  private async fetch(object: StoredArchive, tempPath: string): Promise<string> {
+  private async fetch(object: StoredArchive, tempPath: string, signal?: AbortSignal): Promise<string> {
     this.log.info({ archive: object.name, size: object.size }, 'fetching the archive from the object store');
-    const fetched = await this.bucket.fetchTo(object.name, tempPath);
+    const fetched = await this.bucket.fetchTo(object.name, tempPath, signal);
     if (!fetched) throw new ArchiveUnavailable(404, `archive ${object.name} not found`);
     return tempPath;
   }
