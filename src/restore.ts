@@ -1,9 +1,10 @@
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
 import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
-import type { RestoreJob } from './jobs/job.js';
-import { PermanentJobError, targetNameOf } from './jobs/job.js';
-import { Progress } from './jobs/progress.js';
+import type { RestoreJob } from './job-kinds.js';
+import { targetNameOf } from './job-kinds.js';
+import { PermanentJobError } from './permanent-job-error.js';
+import { Progress } from './progress.js';
 import type { Logger } from './log.js';
 import { loadTable } from './mysql/table-load.js';
 import { swapNames } from './mysql/swap-names.js';

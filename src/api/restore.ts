@@ -1,6 +1,6 @@
 import type { Msg } from '@nats-io/transport-node';
-import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
-import { ArchiveBeingPruned } from '../jobs/pins.js';
+import { newRestoreJob, type RestoreJob } from '../job-kinds.js';
+import { ArchiveBeingPruned } from '../store/pins.js';
 import { entryNameOf } from '../names.js';
 import type { ApiContext } from './context.js';
 import { replyBad, replyOk, requestParts } from './reply.js';

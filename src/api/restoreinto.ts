@@ -1,5 +1,5 @@
 import type { Msg } from '@nats-io/transport-node';
-import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
+import { newRestoreJob, type RestoreJob } from '../job-kinds.js';
 import { checkTargetDatabase } from '../mysql/target-database.js';
 import type { ApiContext } from './context.js';
 import { checkMysql } from './mysql-check.js';

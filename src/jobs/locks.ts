@@ -1,6 +1,5 @@
 import type { KV } from '@nats-io/kv';
 import { sleep } from '../retry.js';
-import { targetNameOf, type RestoreJob } from './job.js';
 
 interface LockValue {
   job: string;
@@ -91,14 +90,6 @@ export class Lease {
 export interface LockTarget {
   database?: string;
   table: string;
-}
-
-/**
- * What a restore writes, so what it locks: its tables under their new names, in its target
- * database; never the archive's names in the service's database when it restores elsewhere.
- */
-export function lockTargetsOf(job: RestoreJob): LockTarget[] {
-  return job.tables.map((table) => ({ ...(job.database !== undefined && { database: job.database }), table: targetNameOf(job, table) }));
 }
 
 /**

@@ -21,7 +21,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
-import { PermanentJobError } from '../jobs/job.js';
+import { PermanentJobError } from '../permanent-job-error.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { addForeignKeySql, foreignKeys } from './foreign-keys.js';

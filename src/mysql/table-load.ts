@@ -18,7 +18,7 @@
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from '../config.js';
-import { PermanentJobError } from '../jobs/job.js';
+import { PermanentJobError } from '../permanent-job-error.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { deferIndexes } from './deferred-indexes.js';
 import { quoteIdentifier, quoteString } from './sql.js';

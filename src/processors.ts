@@ -2,18 +2,17 @@ import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { makeBackup, type BackupResult } from './backup.js';
-import { PermanentJobError, type BackupJob, type RestoreJob } from './jobs/job.js';
-import type { ArchivePins } from './jobs/pins.js';
-import type { JobHandler } from './jobs/worker.js';
+import { lockTargetsOf, type BackupJob, type Job, type JobResult, type RestoreJob } from './job-kinds.js';
+import type { JobContext, Processor } from './jobs/processor.js';
 import type { Logger } from './log.js';
+import { PermanentJobError } from './permanent-job-error.js';
 import { restoreTables } from './restore.js';
 import { ArchiveUnavailable, type Catalog } from './store/catalog.js';
 import type { ArchiveBucket, ArchiveMetadata, StoredArchive } from './store/objects.js';
+import type { ArchivePins } from './store/pins.js';
 import type { Retention } from './store/retention.js';
-import type { JobContext } from './jobs/worker.js';
-import type { JobResult } from './jobs/state.js';
 
-export interface JobHandlerDeps {
+export interface ProcessorDeps {
   config: Config;
   catalog: Catalog;
   bucket: ArchiveBucket;
@@ -22,15 +21,27 @@ export interface JobHandlerDeps {
 }
 
 /**
- * What a job does. A backup: dump → archive → the backup directory → the object store, done only
- * when both copies are in place and the object's digest is the file's. A restore: the archive
- * (fetched from the object store when this machine lacks it) → the tables.
+ * What each kind of job does. A backup: dump → archive → the backup directory → the object store,
+ * done only when both copies are in place and the object's digest is the file's. A restore: the
+ * archive (fetched from the object store when this machine lacks it) → the tables, holding the
+ * locks of the tables it writes.
  */
-export function createJobHandler(deps: JobHandlerDeps): JobHandler {
-  return (job, context) => (job.kind === 'backup' ? runBackup(job, context, deps) : runRestore(job, context, deps));
+export function createProcessors(deps: ProcessorDeps): Processor<Job>[] {
+  const backup: Processor<BackupJob> = {
+    kind: 'backup',
+    startingProgress: (job) => ({ tablesTotal: job.tables.length }),
+    run: (job, context) => runBackup(job, context, deps),
+  };
+  const restore: Processor<RestoreJob> = {
+    kind: 'restore',
+    locks: lockTargetsOf,
+    startingProgress: (job) => ({ tablesTotal: job.tables.length }),
+    run: (job, context) => runRestore(job, context, deps),
+  };
+  return [backup, restore] as Processor<Job>[];
 }
 
-async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<JobResult> {
+async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<JobResult> {
   const { config, catalog, bucket } = deps;
   const started = Date.now();
   const earlier = await bucket.info(job.archive);
@@ -51,7 +62,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   return resultOf(job, backup.path, stored, started);
 }
 
-async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<null> {
+async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<null> {
   const { config, catalog } = deps;
   const tempPath = catalog.dir.fetchPath(job.id);
   try {

@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv';
-import { retryTransient } from './transient.js';
+import { retryTransient } from '../transient.js';
 
 /** Compare-and-set rounds lost to other instances before a claim gives up. */
 const MAX_CAS_ROUNDS = 50;

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { ArchiveName } from '../names.js';
-import { retryTransient } from './transient.js';
+import { retryTransient } from '../transient.js';
 
 /** A pruning that has not finished in this long (its process died) no longer blocks restores. */
 const PRUNE_STALE_MS = 10 * 60_000;

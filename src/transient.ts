@@ -1,6 +1,6 @@
 import { ClosedConnectionError, ConnectionError, DrainingConnectionError, NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { JetStreamApiError, JetStreamStatusError, jserrors } from '@nats-io/jetstream/internal';
-import { retryWithBackoff } from '../retry.js';
+import { retryWithBackoff } from './retry.js';
 
 /**
  * JetStream API error codes of a cluster that is moving (nats-server's errors.json): the system
