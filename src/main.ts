@@ -18,6 +18,7 @@ import { recoverAbandonedRestores } from './mysql/swap-recovery.js';
 import { createLogger, type Logger } from './log.js';
 import { natsConnectOptions } from './nats-options.js';
 import { PACKAGE_DESCRIPTION, PACKAGE_NAME, PACKAGE_VERSION } from './package-info.js';
+import { stopAllRetries } from './retry.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
@@ -159,6 +160,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     await scheduler.stop();
     for (const sub of subscriptions) sub.unsubscribe();
     await runtime.stop(config.shutdownGraceMs);
+    stopAllRetries();
     await sessions.close();
     // With the server unreachable a drain never completes: give up after a while and close.
     let timer: NodeJS.Timeout | undefined;

@@ -23,35 +23,57 @@ export interface RetryOptions extends BackoffOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Aborted once the process is shutting down and its jobs are handed back: from then on no retry
+ * loop anywhere waits for another attempt (a request's lookup, a schedule's claim, the bucket's
+ * watch), so nothing keeps the exit waiting.
+ */
+const shutdown = new AbortController();
+
+export function stopAllRetries(): void {
+  shutdown.abort(new Error('the service is shutting down'));
+}
+
 /** Runs `attempt` until it succeeds, waiting longer after each failure, up to a limit. */
 export async function retryWithBackoff<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   const deadline = Date.now() + options.forMs;
+  // Not AbortSignal.any: one per call, each listening on the process-wide signal, would pile up.
+  const signals = options.signal ? [options.signal, shutdown.signal] : [shutdown.signal];
+  const throwIfAborted = () => signals.forEach((signal) => signal.throwIfAborted());
   for (let failures = 1; ; failures++) {
-    options.signal?.throwIfAborted();
+    throwIfAborted();
     try {
       return await attempt();
     } catch (err) {
-      options.signal?.throwIfAborted();
+      throwIfAborted();
       const delay = backoffDelay(failures, options);
       if ((options.retryIf && !options.retryIf(err)) || Date.now() + delay > deadline) throw err;
       options.onRetry?.(err, delay);
-      await sleep(delay, options.signal);
+      await sleep(delay, ...signals);
     }
   }
 }
 
-/** Waits `ms`; an abort of `signal` ends the wait at once with the signal's reason. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`; an abort of any of `signals` ends the wait at once with that signal's reason. */
+export function sleep(ms: number, ...signals: AbortSignal[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = () => {
+    const aborted = signals.find((signal) => signal.aborted);
+    if (aborted) return reject(aborted.reason as Error);
+    const listeners = signals.map((signal) => {
+      const onAbort = () => {
+        done();
+        reject(signal.reason as Error);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      return () => signal.removeEventListener('abort', onAbort);
+    });
+    const done = () => {
       clearTimeout(timer);
-      reject(signal?.reason as Error);
+      listeners.forEach((remove) => remove());
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      done();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

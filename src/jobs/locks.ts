@@ -1,5 +1,9 @@
 import type { KV } from '@nats-io/kv';
 import { sleep } from '../retry.js';
+import { retryTransient } from '../transient.js';
+
+/** Releasing gives up sooner than other writes: it runs last in every job, shutdowns included. */
+const RELEASE_RETRY_MS = 3_000;
 
 interface LockValue {
   job: string;
@@ -25,7 +29,7 @@ export class TableLocks {
       for (const key of [...new Set(tables.map(lockKey))].sort()) {
         for (;;) {
           signal.throwIfAborted();
-          const revision = await this.tryTake(key, jobId);
+          const revision = await this.tryTake(key, jobId, signal);
           if (typeof revision === 'number') {
             held.push({ key, revision });
             break;
@@ -41,14 +45,14 @@ export class TableLocks {
     return new Lease(this.kv, jobId, held);
   }
 
-  private async tryTake(key: string, jobId: string): Promise<number | { holder: string }> {
+  private async tryTake(key: string, jobId: string, signal: AbortSignal): Promise<number | { holder: string }> {
     const value = JSON.stringify({ job: jobId, renewedAt: Date.now() } satisfies LockValue);
     try {
       return await this.kv.create(key, value);
     } catch {
       // Held by someone, or a delete marker is in the way: look.
     }
-    const entry = await this.kv.get(key);
+    const entry = await retryTransient(() => this.kv.get(key), { signal });
     if (!entry || entry.operation !== 'PUT') {
       try {
         return await this.kv.update(key, value, entry?.revision ?? 0);
@@ -75,13 +79,15 @@ export class Lease {
 
   async renew(): Promise<void> {
     for (const lock of this.held) {
-      lock.revision = await this.kv.update(lock.key, JSON.stringify({ job: this.jobId, renewedAt: Date.now() } satisfies LockValue), lock.revision);
+      const value = JSON.stringify({ job: this.jobId, renewedAt: Date.now() } satisfies LockValue);
+      lock.revision = await retryTransient(() => this.kv.update(lock.key, value, lock.revision));
     }
   }
 
   async release(): Promise<void> {
     for (const lock of this.held.splice(0)) {
-      await this.kv.delete(lock.key, { previousSeq: lock.revision }).catch(() => undefined);
+      // Not released (JetStream gone): the lock goes stale and is taken over after `staleMs`.
+      await retryTransient(() => this.kv.delete(lock.key, { previousSeq: lock.revision }), { forMs: RELEASE_RETRY_MS }).catch(() => undefined);
     }
   }
 }
