@@ -3,19 +3,26 @@ import { connect } from '@nats-io/transport-node';
 import { startApi } from './api/service.js';
 import { readsPasswordFromStdin, sevenZipBinary, sevenZipVersion } from './archive/sevenzip.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
-import { JobQueue } from './jobs/queue.js';
-import { ArchivePins } from './jobs/pins.js';
-import { Worker } from './jobs/worker.js';
-import { createJobHandler, deploymentOf } from './job-handler.js';
+import { BackupNames } from './backup/names.js';
+import { decodeJob, queuedState, type Job, type JobState } from './job-kinds.js';
+import { JobQueue } from './job-queue.js';
+import { openDeclaredBucket } from './jobs/declarations.js';
+import { TableLocks } from './jobs/locks.js';
+import { WorkQueue } from './jobs/queue.js';
+import { JobRuntime } from './jobs/runtime.js';
+import { JobStates } from './jobs/state.js';
+import { createProcessors, deploymentOf } from './processors.js';
 import { TableNames } from './mysql/table-names.js';
 import { SessionPool } from './mysql/session-pool.js';
 import { recoverAbandonedRestores } from './mysql/swap-recovery.js';
 import { createLogger, type Logger } from './log.js';
 import { natsConnectOptions } from './nats-options.js';
 import { PACKAGE_DESCRIPTION, PACKAGE_NAME, PACKAGE_VERSION } from './package-info.js';
+import { stopAllRetries } from './retry.js';
 import { Catalog } from './store/catalog.js';
 import { BackupDir } from './store/local.js';
 import { ArchiveBucket } from './store/objects.js';
+import { ArchivePins } from './store/pins.js';
 import { Retention, retentionIsOn } from './store/retention.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { SlotClaims } from './schedules/slots.js';
@@ -24,6 +31,11 @@ import { SlotClaims } from './schedules/slots.js';
 const STALE_FETCH_MS = 60 * 60_000;
 /** How long a SIGTERM waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * After a SIGTERM the process is gone by the grace period plus this, whatever is still waiting
+ * (a drain that hangs, a write nobody answers): just under the 10 s the deployment promises.
+ */
+const EXIT_DEADLINE_AFTER_GRACE_MS = 9_500;
 /** How often retention looks for old archives besides after each backup. */
 const RETENTION_INTERVAL_MS = 5 * 60_000;
 
@@ -82,18 +94,24 @@ async function run(config: Config, log: Logger): Promise<void> {
     for await (const status of nc.status()) log.info({ status: status.type }, 'NATS connection status');
   })().catch(() => undefined);
 
-  const queue = await JobQueue.open(nc, {
+  // One KV bucket, several key spaces, each with one owner that gets the bucket here and is the
+  // only one to read or write its keys: job. (JobStates), lock.table. (TableLocks), pin. and
+  // prune. (ArchivePins), seq. (BackupNames), sched. (SlotClaims), verdict. (the catalog's Verdicts).
+  const stateBucket = await openDeclaredBucket(nc, 'job-state.kv.json', declarationSettings(config));
+  const work = await WorkQueue.open(nc, {
     stream: config.jobsStream,
     subjectPrefix: config.subjectPrefix,
     consumer: config.queueGroup,
     ackWaitMs: config.jobAckWaitMs,
     maxDeliver: config.jobMaxDeliver,
   }, declarationSettings(config));
+  const states = new JobStates<JobState>(nc, stateBucket, config.subjectPrefix);
+  const queue = new JobQueue(work, states, new BackupNames(stateBucket));
   const bucket = await ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log);
-  const catalog = new Catalog(dir, bucket, log, queue.states.kv, config.archivePasswords);
+  const catalog = new Catalog(dir, bucket, log, stateBucket, config.archivePasswords);
   catalog.startBackgroundTests();
-  const pins = new ArchivePins(queue.states.kv);
-  const isLiveJob = async (id: string) => ['queued', 'running'].includes((await queue.states.get(id))?.status ?? '');
+  const pins = new ArchivePins(stateBucket);
+  const isLiveJob = async (id: string) => ['queued', 'running'].includes((await states.get(id))?.status ?? '');
   const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);
   await dir.removeLeftovers(isLiveJob, STALE_FETCH_MS).then(
     (removed) => removed.length > 0 && log.info({ removed }, 'removed temporary files of work that died with its process'),
@@ -103,9 +121,11 @@ async function run(config: Config, log: Logger): Promise<void> {
     (recovered) => recovered.length > 0 && log.info({ recovered }, 'cleaned up after restores of a crashed process'),
     (err: unknown) => log.warn({ err }, 'could not look for the leftovers of crashed restores; the next start looks again'),
   );
-  const handler = createJobHandler({ config, catalog, bucket, pins, retention });
-  const worker = new Worker(queue, handler, { slots: config.maxParallelJobs, log });
-  await worker.start();
+  const codec = { decode: decodeJob, queuedState, logFields: (job: Job) => ({ archive: job.archive }) };
+  const locks = new TableLocks(stateBucket, 2 * config.jobAckWaitMs);
+  const runtime = new JobRuntime(work, states, codec, locks, { slots: config.maxParallelJobs, log });
+  for (const processor of createProcessors({ config, catalog, bucket, pins, retention })) runtime.register(processor);
+  await runtime.start();
   const sessions = new SessionPool(config.mysql);
   const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, tables: new TableNames(sessions), log }, {
     name: PACKAGE_NAME,
@@ -115,7 +135,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   });
   const scheduler = new Scheduler(config.schedules, {
     queue,
-    claims: new SlotClaims(queue.states.kv, config.subjectPrefix),
+    claims: new SlotClaims(stateBucket, config.subjectPrefix),
     isTaken: (name) => catalog.has(name),
     subjectPrefix: config.subjectPrefix,
     log,
@@ -136,10 +156,15 @@ async function run(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new requests or jobs; letting running jobs finish');
+    setTimeout(() => {
+      log.warn('the shutdown did not finish in time; exiting anyway');
+      process.exit(0);
+    }, config.shutdownGraceMs + EXIT_DEADLINE_AFTER_GRACE_MS).unref();
     clearInterval(retentionTimer);
     await scheduler.stop();
     for (const sub of subscriptions) sub.unsubscribe();
-    await worker.stop(config.shutdownGraceMs);
+    await runtime.stop(config.shutdownGraceMs);
+    stopAllRetries();
     await sessions.close();
     // With the server unreachable a drain never completes: give up after a while and close.
     let timer: NodeJS.Timeout | undefined;

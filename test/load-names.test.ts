@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveStampOf } from '../src/store/local.js';
+import { archiveStampOf } from '../src/backup/names.js';
 import { dbConnect, type Db } from './helpers/db.js';
 import { deleteStream, natsConnect, request } from './helpers/nats.js';
 import { isolatedEnv, retire, startService, type RunningService } from './helpers/service.js';

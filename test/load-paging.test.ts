@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveNameFor } from '../src/store/local.js';
+import { archiveNameFor } from '../src/backup/names.js';
 import { request } from './helpers/nats.js';
 import { startNatsServer, type TestNatsServer } from './helpers/nats-server.js';
 import { isolatedEnv, startService, type RunningService } from './helpers/service.js';

@@ -5,7 +5,8 @@ import { pyJson } from '../src/api/pyjson.js';
 import { requestParts } from '../src/api/reply.js';
 import { parseArchiveRequest, parseBackupRequest, parseListRequest, parseRestoreRequest, parseStatusRequest, type RequestParts } from '../src/api/request.js';
 import { loadConfig } from '../src/config.js';
-import { archiveNameFor, compareArchives } from '../src/store/local.js';
+import { archiveNameFor } from '../src/backup/names.js';
+import { compareArchives } from '../src/store/local.js';
 
 function req(body: string, headers: Record<string, string> = {}): RequestParts {
   return { body, header: (name) => Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1] };

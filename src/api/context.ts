@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
-import type { ArchivePins } from '../jobs/pins.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { JobQueue } from '../job-queue.js';
+import type { ArchivePins } from '../store/pins.js';
 import type { Logger } from '../log.js';
 import type { SessionPool } from '../mysql/session-pool.js';
 import type { TableNames } from '../mysql/table-names.js';

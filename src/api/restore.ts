@@ -1,7 +1,7 @@
 import type { Msg } from '@nats-io/transport-node';
 import { NotFoundError } from '../errors.js';
-import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
-import { ArchiveBeingPruned } from '../jobs/pins.js';
+import { newRestoreJob, type RestoreJob } from '../job-kinds.js';
+import { ArchiveBeingPruned } from '../store/pins.js';
 import { entryNameOf } from '../names.js';
 import type { ApiContext } from './context.js';
 import { replyOk, requestParts } from './reply.js';

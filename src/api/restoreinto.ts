@@ -1,6 +1,6 @@
 import type { Msg } from '@nats-io/transport-node';
 import { BadRequestError } from '../errors.js';
-import { newRestoreJob, type RestoreJob } from '../jobs/job.js';
+import { newRestoreJob, type RestoreJob } from '../job-kinds.js';
 import { checkTargetDatabase } from '../mysql/target-database.js';
 import type { ApiContext } from './context.js';
 import { requestParts } from './reply.js';

@@ -1,4 +1,5 @@
-import type { JobProgress, JobState } from '../jobs/state.js';
+import type { JobState } from '../job-kinds.js';
+import type { JobProgress } from '../progress.js';
 
 export type { JobProgress, JobState };
 
@@ -16,4 +17,14 @@ export function fractionDone(state: JobState): number {
   if (progress.bytesTotal > 0) return ratio(progress.bytesDone, progress.bytesTotal);
   if (progress.rowsTotal > 0) return ratio(progress.rowsDone, progress.rowsTotal);
   return progress.tablesTotal > 0 ? ratio(progress.tablesDone, progress.tablesTotal) : 0;
+}
+
+/**
+ * The status as a person reads it: `queued` says whether the job waits for a retry or was handed
+ * back at a shutdown (services from before these states send no `state`: plain `queued` then).
+ */
+export function statusText(state: JobState): string {
+  if (state.state === 'delayed') return `${state.status} (retry${state.nextAttemptAt ? ` at ${state.nextAttemptAt}` : ''})`;
+  if (state.state === 'interrupted') return `${state.status} (handed back at a shutdown)`;
+  return state.status;
 }

@@ -3,7 +3,7 @@ import type { ServiceClient } from './client.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { followJob, jobStatus } from './follow.js';
 import { formatBytes, formatDuration } from './format.js';
-import type { JobState } from './job-state.js';
+import { statusText, type JobState } from './job-state.js';
 import { describeProgress, progressLine, progressView } from './progress-view.js';
 
 type Print = (text: string) => void;
@@ -140,7 +140,7 @@ function describeState(state: JobState): string {
   return keyValues([
     ['job', state.id],
     ['kind', state.kind],
-    ['status', state.status],
+    ['status', statusText(state)],
     ['archive', state.archive],
     ['tables', state.tables.join(', ')],
     ['progress', progress && `tables ${progress.tables}, rows ${progress.rows}, ${progress.bytes}`],

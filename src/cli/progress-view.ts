@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { formatBytes, formatCount, formatDuration } from './format.js';
-import { fractionDone, type JobProgress, type JobState } from './job-state.js';
+import { fractionDone, statusText, type JobProgress, type JobState } from './job-state.js';
 
 /** Shows a job's progress as it changes: a live bar on a terminal, plain lines elsewhere. */
 export interface ProgressView {
@@ -85,9 +85,9 @@ class LineView implements ProgressView {
 
   update(state: JobState): void {
     const now = Date.now();
-    if (state.status === this.lastStatus && now - this.lastAt < PLAIN_INTERVAL_MS) return;
+    if (statusText(state) === this.lastStatus && now - this.lastAt < PLAIN_INTERVAL_MS) return;
     this.lastAt = now;
-    this.lastStatus = state.status;
+    this.lastStatus = statusText(state);
     this.stream.write(`${progressLine(state)}\n`);
   }
 
@@ -96,7 +96,7 @@ class LineView implements ProgressView {
 
 /** One line per state: `backup 3f0c…: running, tables 1/2, rows 512,000/1,490,000, 88.0 MB, 34%`. */
 export function progressLine(state: JobState): string {
-  const parts = [`${state.kind} ${state.id}: ${state.status}`];
+  const parts = [`${state.kind} ${state.id}: ${statusText(state)}`];
   if (state.progress) {
     const { tables, rows, bytes } = describeProgress(state.progress);
     parts.push(`tables ${tables}`, `rows ${rows}`, bytes, `${Math.floor(fractionDone(state) * 100)}%`);

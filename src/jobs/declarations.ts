@@ -2,11 +2,13 @@ import { readFile } from 'node:fs/promises';
 import {
   JetStreamApiCodes,
   JetStreamApiError,
+  jetstreamManager,
   type ConsumerConfig,
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 
 /** The JSON definitions in the top-level `streams/` folder. */
 const STREAMS_DIR = new URL('../../streams/', import.meta.url);
@@ -106,7 +108,7 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, want
   if (Object.keys(update).length > 0) await jsm.consumers.update(stream, wanted.durable_name, update);
 }
 
-export interface BucketDeclaration {
+interface BucketDeclaration {
   bucket: string;
   description?: string;
   history?: number;
@@ -116,7 +118,7 @@ export interface BucketDeclaration {
 }
 
 /** A key-value bucket is a stream `KV_<bucket>`: created by the KV client, then kept in line. */
-export async function ensureBucket(jsm: JetStreamManager, kvm: import('@nats-io/kv').Kvm, wanted: BucketDeclaration): Promise<void> {
+async function ensureBucket(jsm: JetStreamManager, kvm: Kvm, wanted: BucketDeclaration): Promise<void> {
   const stream = `KV_${wanted.bucket}`;
   let existing: StreamConfig | null = null;
   try {
@@ -138,4 +140,12 @@ export async function ensureBucket(jsm: JetStreamManager, kvm: import('@nats-io/
   if (wanted.replicas !== undefined && existing.num_replicas !== wanted.replicas) update.num_replicas = wanted.replicas;
   if (wanted.history !== undefined && existing.max_msgs_per_subject !== wanted.history) update.max_msgs_per_subject = wanted.history;
   if (Object.keys(update).length > 0) await jsm.streams.update(stream, { ...existing, ...update });
+}
+
+/** Opens the key-value bucket declared in `streams/<file>`, creating or updating it first. */
+export async function openDeclaredBucket(nc: NatsConnection, file: string, settings: Settings): Promise<KV> {
+  const declaration = await loadDeclaration<BucketDeclaration>(file, settings);
+  const kvm = new Kvm(nc);
+  await ensureBucket(await jetstreamManager(nc), kvm, declaration);
+  return kvm.open(declaration.bucket);
 }

@@ -1,5 +1,9 @@
 import type { KV } from '@nats-io/kv';
-import { targetNameOf, type RestoreJob } from './job.js';
+import { sleep } from '../retry.js';
+import { retryTransient } from '../transient.js';
+
+/** Releasing gives up sooner than other writes: it runs last in every job, shutdowns included. */
+const RELEASE_RETRY_MS = 3_000;
 
 interface LockValue {
   job: string;
@@ -25,7 +29,7 @@ export class TableLocks {
       for (const key of [...new Set(tables.map(lockKey))].sort()) {
         for (;;) {
           signal.throwIfAborted();
-          const revision = await this.tryTake(key, jobId);
+          const revision = await this.tryTake(key, jobId, signal);
           if (typeof revision === 'number') {
             held.push({ key, revision });
             break;
@@ -41,14 +45,14 @@ export class TableLocks {
     return new Lease(this.kv, jobId, held);
   }
 
-  private async tryTake(key: string, jobId: string): Promise<number | { holder: string }> {
+  private async tryTake(key: string, jobId: string, signal: AbortSignal): Promise<number | { holder: string }> {
     const value = JSON.stringify({ job: jobId, renewedAt: Date.now() } satisfies LockValue);
     try {
       return await this.kv.create(key, value);
     } catch {
       // Held by someone, or a delete marker is in the way: look.
     }
-    const entry = await this.kv.get(key);
+    const entry = await retryTransient(() => this.kv.get(key), { signal });
     if (!entry || entry.operation !== 'PUT') {
       try {
         return await this.kv.update(key, value, entry?.revision ?? 0);
@@ -75,13 +79,15 @@ export class Lease {
 
   async renew(): Promise<void> {
     for (const lock of this.held) {
-      lock.revision = await this.kv.update(lock.key, JSON.stringify({ job: this.jobId, renewedAt: Date.now() } satisfies LockValue), lock.revision);
+      const value = JSON.stringify({ job: this.jobId, renewedAt: Date.now() } satisfies LockValue);
+      lock.revision = await retryTransient(() => this.kv.update(lock.key, value, lock.revision));
     }
   }
 
   async release(): Promise<void> {
     for (const lock of this.held.splice(0)) {
-      await this.kv.delete(lock.key, { previousSeq: lock.revision }).catch(() => undefined);
+      // Not released (JetStream gone): the lock goes stale and is taken over after `staleMs`.
+      await retryTransient(() => this.kv.delete(lock.key, { previousSeq: lock.revision }), { forMs: RELEASE_RETRY_MS }).catch(() => undefined);
     }
   }
 }
@@ -93,28 +99,10 @@ export interface LockTarget {
 }
 
 /**
- * What a restore writes, so what it locks: its tables under their new names, in its target
- * database; never the archive's names in the service's database when it restores elsewhere.
- */
-export function lockTargetsOf(job: RestoreJob): LockTarget[] {
-  return job.tables.map((table) => ({ ...(job.database !== undefined && { database: job.database }), table: targetNameOf(job, table) }));
-}
-
-/**
  * KV keys allow only a few characters: names go in as hex. A table of the service's own database
  * keeps the key it always had, so instances of an earlier version still see its locks.
  */
 function lockKey({ database, table }: LockTarget): string {
   const hex = (name: string) => Buffer.from(name, 'utf8').toString('hex');
   return database === undefined ? `lock.table.${hex(table)}` : `lock.table.${hex(database)}.${hex(table)}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    }, { once: true });
-  });
 }

@@ -1,92 +1,75 @@
+import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm, type KV } from '@nats-io/kv';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { ensureBucket, loadDeclaration, type BucketDeclaration, type Settings } from './declarations.js';
-import type { Job } from './job.js';
-import { retryTransient } from './transient.js';
+import type { KV } from '@nats-io/kv';
+import type { JobProgress } from '../progress.js';
+import { retryTransient } from '../transient.js';
 
+/**
+ * Where a job is in its life: `queued` (first queued) → `active` (a worker runs it) → `completed`
+ * or `failed` (for good), or `delayed` (an attempt failed; the next one waits, see
+ * `nextAttemptAt`), or `interrupted` (handed back at a shutdown, queued again at once).
+ */
+export type JobLifecycle = 'queued' | 'active' | 'completed' | 'failed' | 'delayed' | 'interrupted';
+
+/** The `status` callers have always seen; a delayed or interrupted job is still `queued` there. */
 type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
-export interface JobProgress {
-  tablesDone: number;
-  tablesTotal: number;
-  /** Rows dumped (backup); rows are estimated by the server's statistics before the dump. */
-  rowsDone: number;
-  rowsTotal: number;
-  /** SQL bytes dumped (backup) or loaded (restore). */
-  bytesDone: number;
-  bytesTotal: number;
-}
+const STATUS_OF: Record<JobLifecycle, JobStatus> = {
+  queued: 'queued',
+  active: 'running',
+  completed: 'done',
+  failed: 'failed',
+  delayed: 'queued',
+  interrupted: 'queued',
+};
 
-export interface JobResult {
-  archive: string;
-  path: string;
-  size: number;
-  sha256: string;
-  durationMs: number;
-  /** The archive's copy in the object store and its digest there. */
-  bucket: { name: string; digest: string };
-}
-
-export interface JobState {
+/** What the runtime keeps of any job; a kind adds its own fields (archive, tables, …). */
+export interface RuntimeState {
   id: string;
-  kind: Job['kind'];
+  kind: string;
   status: JobStatus;
-  archive: string;
-  tables: string[];
+  state: JobLifecycle;
   requestedAt: string;
   updatedAt: string;
   /** Deliveries so far: 0 while first queued, 2 after one redelivery, and so on. */
   attempts: number;
   progress?: JobProgress;
-  result?: JobResult;
-  /** Why the job failed (failed), or why its last attempt failed (queued again for a retry). */
+  /** What a completed job reports (its kind decides). */
+  result?: unknown;
+  /** Why the job failed (failed), or why its last attempt failed (delayed), or was interrupted. */
   reason?: string;
-  /** A scheduled backup: its schedule and slot (ISO 8601, UTC). */
-  schedule?: string;
-  slot?: string;
-  /** A restore into another database or under other names (`<p>.restoreinto`). */
-  database?: string;
-  rename?: Record<string, string>;
+  /** A delayed job: when its next attempt is due (ISO 8601, about; JetStream redelivers it). */
+  nextAttemptAt?: string;
 }
 
-export function queuedState(job: Job): JobState {
-  return {
-    id: job.id,
-    kind: job.kind,
-    status: 'queued',
-    archive: job.archive,
-    tables: job.tables,
-    requestedAt: job.requestedAt,
-    updatedAt: new Date().toISOString(),
-    attempts: 0,
-    ...(job.kind === 'backup' && job.schedule !== undefined && { schedule: job.schedule, slot: job.slot }),
-    ...(job.kind === 'restore' && job.database !== undefined && { database: job.database }),
-    ...(job.kind === 'restore' && job.rename !== undefined && { rename: job.rename }),
-  };
+/** The state of a job entering `lifecycle`, with the wire `status` that goes with it. */
+export function stateIn<S extends RuntimeState>(base: S, lifecycle: JobLifecycle, fields: Partial<RuntimeState> = {}): S {
+  return { ...base, ...fields, state: lifecycle, status: STATUS_OF[lifecycle] };
 }
+
+export function isFinal(state: Pick<RuntimeState, 'state' | 'status'>): boolean {
+  return state.status === 'done' || state.status === 'failed';
+}
+
+/** In-process events: one per life-cycle state a job enters, plus `progress` while it is active. */
+export type JobEvents<S extends RuntimeState> = { [L in JobLifecycle | 'progress']: [state: S] };
 
 /**
- * Job states in a JetStream key-value bucket (one key per job id; finished ones expire with the
- * bucket's TTL), and each change published on `<prefix>.events.<jobid>`, so a caller can ask
- * (`<prefix>.status`) or subscribe, before or after the job starts.
+ * Job states in the job-state KV bucket, the one owner of its `job.<id>` keys (finished ones
+ * expire with the bucket's TTL). Each change is published on `<prefix>.events.<jobid>`, so a
+ * caller can ask (`<prefix>.status`) or subscribe, before or after the job starts, and emitted
+ * in process on `events`.
  */
-export class JobStates {
+export class JobStates<S extends RuntimeState> {
+  readonly events = new EventEmitter<JobEvents<S>>();
   /** Per job, the last write queued: writes of one job in order, of different jobs at once. */
   private readonly tails = new Map<string, Promise<void>>();
 
-  private constructor(
+  constructor(
     private readonly nc: NatsConnection,
-    readonly kv: KV,
+    private readonly kv: KV,
     private readonly subjectPrefix: string,
   ) {}
-
-  static async open(nc: NatsConnection, subjectPrefix: string, settings: Settings): Promise<JobStates> {
-    const declaration = await loadDeclaration<BucketDeclaration>('job-state.kv.json', settings);
-    await ensureBucket(await jetstreamManager(nc), new Kvm(nc), declaration);
-    const kv = await new Kvm(nc).open(declaration.bucket);
-    return new JobStates(nc, kv, subjectPrefix);
-  }
 
   eventSubject(id: string): string {
     return `${this.subjectPrefix}.events.${id}`;
@@ -95,13 +78,15 @@ export class JobStates {
   /**
    * A job's records are written one after another, so a late progress report never overtakes
    * `done`; different jobs' records go at once (one chain for all made 100 concurrent
-   * makebackups wait 68 ms each for the others' writes).
+   * makebackups wait 68 ms each for the others' writes). `signal` ends the retries of the write.
    */
-  record(state: JobState): Promise<void> {
+  record(state: S, event: JobLifecycle | 'progress' = state.state, signal?: AbortSignal): Promise<void> {
     const write = (this.tails.get(state.id) ?? Promise.resolve()).then(async () => {
-      const data = JSON.stringify({ ...state, updatedAt: new Date().toISOString() });
-      await retryTransient(() => this.kv.put(stateKey(state.id), data));
+      const stamped = { ...state, updatedAt: new Date().toISOString() };
+      const data = JSON.stringify(stamped);
+      await retryTransient(() => this.kv.put(stateKey(state.id), data), { signal });
       this.nc.publish(this.eventSubject(state.id), data);
+      this.events.emit(event, ...([stamped] as JobEvents<S>[typeof event]));
     });
     const tail = write.catch(() => undefined);
     this.tails.set(state.id, tail);
@@ -111,14 +96,14 @@ export class JobStates {
     return write;
   }
 
-  async get(id: string): Promise<JobState | null> {
+  async get(id: string): Promise<S | null> {
     const entry = await retryTransient(() => this.kv.get(stateKey(id)));
     if (!entry || entry.operation !== 'PUT') return null;
-    return entry.json<JobState>();
+    return entry.json<S>();
   }
 
   async remove(id: string): Promise<void> {
-    await this.kv.delete(stateKey(id));
+    await retryTransient(() => this.kv.delete(stateKey(id)));
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cron } from 'croner';
-import type { BackupJob } from '../jobs/job.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { BackupJob } from '../job-kinds.js';
+import type { JobQueue } from '../job-queue.js';
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import { cronOf, type Schedule } from './config.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { retryTransient } from '../jobs/transient.js';
+import { retryTransient } from '../transient.js';
 
 /** A slot's record: who claimed it and, once its job is queued, which job and archive. */
 export interface SlotClaim {

@@ -160,10 +160,10 @@ export class Catalog {
    * A local path of the archive, for reading: the backup directory's own file, or the bucket's
    * object fetched to `tempPath` with its digest checked (`fetched` tells which).
    */
-  async localCopy(name: ArchiveName, tempPath: string): Promise<{ path: string; fetched: boolean }> {
+  async localCopy(name: ArchiveName, tempPath: string, signal?: AbortSignal): Promise<{ path: string; fetched: boolean }> {
     const entry = await this.existing(name);
     if (entry.local) return { path: this.dir.pathOf(name), fetched: false };
-    return { path: await this.fetch(entry.object as StoredArchive, tempPath), fetched: true };
+    return { path: await this.fetch(entry.object as StoredArchive, tempPath, signal), fetched: true };
   }
 
   /**
@@ -225,9 +225,9 @@ export class Catalog {
     }, delayMs).unref();
   }
 
-  private async fetch(object: StoredArchive, tempPath: string): Promise<string> {
+  private async fetch(object: StoredArchive, tempPath: string, signal?: AbortSignal): Promise<string> {
     this.log.info({ archive: object.name, size: object.size }, 'fetching the archive from the object store');
-    const fetched = await this.bucket.fetchTo(object.name, tempPath);
+    const fetched = await this.bucket.fetchTo(object.name, tempPath, signal);
     if (!fetched) throw new NotFoundError(`archive ${object.name} not found`);
     return tempPath;
   }

@@ -13,20 +13,6 @@ export interface LocalArchive {
 
 const ARCHIVE_NAME = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-backup(?:-(\d+))?\.7z$/;
 
-/** The archive name a backup requested at `date` gets; `sequence` > 1 tells apart backups of the same second. */
-export function archiveNameFor(date: Date, sequence: number): ArchiveName {
-  return `${archiveStampOf(date)}-backup${sequence > 1 ? `-${sequence}` : ''}.7z` as ArchiveName;
-}
-
-/** The time part of the names of backups requested at `date` (`2021-11-28_17-59-19`). */
-export function archiveStampOf(date: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}_` +
-    `${pad(date.getUTCHours())}-${pad(date.getUTCMinutes())}-${pad(date.getUTCSeconds())}`
-  );
-}
-
 /** Oldest first: by the time in the name (then its sequence), else by modification time. */
 export function compareArchives(a: Pick<LocalArchive, 'name' | 'mtimeMs'>, b: Pick<LocalArchive, 'name' | 'mtimeMs'>): number {
   const ka = sortKey(a);

@@ -262,7 +262,7 @@ export class ArchiveBucket {
    * Streams the file into the bucket and checks that the stored digest is the file's. A failed
    * put leaves no chunks behind (the client purges them) and is retried from the start.
    */
-  async put(name: ArchiveName, path: string, metadata: ArchiveMetadata): Promise<StoredArchive> {
+  async put(name: ArchiveName, path: string, metadata: ArchiveMetadata, signal?: AbortSignal): Promise<StoredArchive> {
     if (!isPortableObjectName(name)) throw new Error(`${name} cannot be an object name that every client reads the same way`);
     return retrying(`putting ${name} into the archive bucket`, this.log, async () => {
       const description = metadata.tables === undefined ? 'an encrypted backup' : `backup of ${metadata.tables}`;
@@ -276,14 +276,14 @@ export class ArchiveBucket {
       this.view?.set(name, stored);
       this.seen.set(name, entryKey(info));
       return stored;
-    });
+    }, RETRY_FOR_MS, signal);
   }
 
   /**
    * Writes the object to `path`, checking its bytes against the object's digest (the client
    * checks too). Returns null when the bucket has no such object.
    */
-  async fetchTo(name: ArchiveName, path: string): Promise<StoredArchive | null> {
+  async fetchTo(name: ArchiveName, path: string, signal?: AbortSignal): Promise<StoredArchive | null> {
     if (!isPortableObjectName(name)) return null;
     return retrying(`fetching ${name} from the archive bucket`, this.log, async () => {
       const result = await this.os.get(name);
@@ -315,7 +315,7 @@ export class ArchiveBucket {
         throw new Error(`the fetched ${name} has SHA-256 ${sha256}, the object's digest says ${stored.sha256}`);
       }
       return stored;
-    });
+    }, RETRY_FOR_MS, signal);
   }
 
   async delete(name: ArchiveName): Promise<void> {
@@ -359,9 +359,10 @@ function toStored(info: ObjectInfo): StoredArchive | null {
   return { name: name.value, bucket: info.bucket, size: info.size, digest: info.digest, sha256, mtime: info.mtime, metadata: (info.metadata ?? {}) as Partial<ArchiveMetadata> };
 }
 
-function retrying<T>(what: string, log: Logger, attempt: () => Promise<T>, forMs = RETRY_FOR_MS): Promise<T> {
+function retrying<T>(what: string, log: Logger, attempt: () => Promise<T>, forMs = RETRY_FOR_MS, signal?: AbortSignal): Promise<T> {
   return retryWithBackoff(attempt, {
     forMs,
+    signal,
     firstDelayMs: 250,
     maxDelayMs: 5_000,
     onRetry: (err, delayMs) => log.warn({ err: (err as Error).message, retryInMs: delayMs }, `${what} failed; retrying`),

@@ -1,7 +1,7 @@
-import type { ArchivePins } from '../jobs/pins.js';
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import type { Catalog, CatalogEntry } from './catalog.js';
+import type { ArchivePins } from './pins.js';
 
 export interface RetentionPolicy {
   /** Keep at most this many archives, the newest (null: no limit). */

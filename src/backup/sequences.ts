@@ -1,5 +1,6 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { retryTransient } from './transient.js';
+import { retryTransient } from '../transient.js';
 
 /** Compare-and-set rounds lost to other instances before a claim gives up. */
 const MAX_CAS_ROUNDS = 50;
@@ -77,8 +78,7 @@ export class SequenceCounter {
   }
 }
 
-/** Another writer changed the key first (JetStream's "wrong last sequence"). */
+/** Another writer changed the key first (JetStream's "wrong last sequence", by its API code). */
 function isLostRace(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: string };
-  return e?.code === 10071 || e?.code === 10164 || /wrong last sequence/i.test(e?.message ?? '');
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { ArchiveName } from '../names.js';
-import { retryTransient } from './transient.js';
+import { retryTransient } from '../transient.js';
 
 /** A pruning that has not finished in this long (its process died) no longer blocks restores. */
 const PRUNE_STALE_MS = 10 * 60_000;
@@ -35,20 +35,24 @@ export class ArchivePins {
    * call `pruned` afterwards.
    */
   async claimForPruning(archive: ArchiveName, isLive: (jobId: string) => Promise<boolean>): Promise<boolean> {
-    await this.kv.put(pruneKey(archive), String(Date.now()));
-    const keys = await this.kv.keys(`pin.${hex(archive)}.*`);
+    await retryTransient(() => this.kv.put(pruneKey(archive), String(Date.now())));
+    const keys = await retryTransient(async () => {
+      const found: string[] = [];
+      for await (const key of await this.kv.keys(`pin.${hex(archive)}.*`)) found.push(key);
+      return found;
+    });
     let pinned = false;
-    for await (const key of keys) {
+    for (const key of keys) {
       const jobId = key.slice(key.lastIndexOf('.') + 1);
       if (await isLive(jobId)) pinned = true;
-      else await this.kv.purge(key);
+      else await retryTransient(() => this.kv.purge(key));
     }
     if (pinned) await this.pruned(archive);
     return !pinned;
   }
 
   async pruned(archive: ArchiveName): Promise<void> {
-    await this.kv.purge(pruneKey(archive));
+    await retryTransient(() => this.kv.purge(pruneKey(archive)));
   }
 
   private async pruning(archive: ArchiveName): Promise<boolean> {

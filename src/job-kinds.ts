@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { checkArchiveName, checkDatabaseName, checkTableName, type ArchiveName, type DatabaseName, type TableName } from '../names.js';
-import { SCHEDULE_NAME } from '../schedules/config.js';
+import type { LockTarget } from './jobs/locks.js';
+import type { RuntimeState } from './jobs/state.js';
+import { checkArchiveName, checkDatabaseName, checkTableName, type ArchiveName, type DatabaseName, type TableName } from './names.js';
+import { SCHEDULE_NAME } from './schedules/config.js';
+
+/*
+ * The kinds of job the service runs (backup, restore), as they travel in the work queue and
+ * show in their state; the job runtime (src/jobs) knows none of this.
+ */
 
 export interface BackupJob {
   kind: 'backup';
@@ -104,5 +111,53 @@ function withSchedule(job: Job, raw: Record<string, unknown>): Job {
   return { ...job, schedule: raw.schedule, ...slot };
 }
 
-/** A failure that retrying cannot mend (a table or archive gone): the job ends at once. */
-export class PermanentJobError extends Error {}
+/** What a done backup reports. */
+export interface JobResult {
+  archive: string;
+  path: string;
+  size: number;
+  sha256: string;
+  durationMs: number;
+  /** The archive's copy in the object store and its digest there. */
+  bucket: { name: string; digest: string };
+}
+
+/** A job's state as `<p>.status` answers it and `<p>.events.<id>` carries it. */
+export interface JobState extends RuntimeState {
+  kind: Job['kind'];
+  archive: string;
+  tables: string[];
+  result?: JobResult;
+  /** A scheduled backup: its schedule and slot (ISO 8601, UTC). */
+  schedule?: string;
+  slot?: string;
+  /** A restore into another database or under other names (`<p>.restoreinto`). */
+  database?: string;
+  rename?: Record<string, string>;
+}
+
+/** The state a job starts in, written before its message is published. */
+export function queuedState(job: Job): JobState {
+  return {
+    id: job.id,
+    kind: job.kind,
+    status: 'queued',
+    state: 'queued',
+    archive: job.archive,
+    tables: job.tables,
+    requestedAt: job.requestedAt,
+    updatedAt: new Date().toISOString(),
+    attempts: 0,
+    ...(job.kind === 'backup' && job.schedule !== undefined && { schedule: job.schedule, slot: job.slot }),
+    ...(job.kind === 'restore' && job.database !== undefined && { database: job.database }),
+    ...(job.kind === 'restore' && job.rename !== undefined && { rename: job.rename }),
+  };
+}
+
+/**
+ * What a restore writes, so what it locks: its tables under their new names, in its target
+ * database; never the archive's names in the service's database when it restores elsewhere.
+ */
+export function lockTargetsOf(job: RestoreJob): LockTarget[] {
+  return job.tables.map((table) => ({ ...(job.database !== undefined && { database: job.database }), table: targetNameOf(job, table) }));
+}

@@ -2,19 +2,17 @@ import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { makeBackup, type BackupResult } from './backup.js';
-import { ServiceError } from './errors.js';
-import { PermanentJobError, type BackupJob, type RestoreJob } from './jobs/job.js';
-import type { ArchivePins } from './jobs/pins.js';
-import type { JobHandler } from './jobs/worker.js';
+import { lockTargetsOf, type BackupJob, type Job, type JobResult, type RestoreJob } from './job-kinds.js';
+import type { JobContext, Processor } from './jobs/processor.js';
 import type { Logger } from './log.js';
+import { PermanentJobError } from './permanent-job-error.js';
 import { restoreTables } from './restore.js';
 import type { Catalog } from './store/catalog.js';
 import type { ArchiveBucket, ArchiveMetadata, StoredArchive } from './store/objects.js';
+import type { ArchivePins } from './store/pins.js';
 import type { Retention } from './store/retention.js';
-import type { JobContext } from './jobs/worker.js';
-import type { JobResult } from './jobs/state.js';
 
-export interface JobHandlerDeps {
+export interface ProcessorDeps {
   config: Config;
   catalog: Catalog;
   bucket: ArchiveBucket;
@@ -23,25 +21,27 @@ export interface JobHandlerDeps {
 }
 
 /**
- * What a job does. A backup: dump → archive → the backup directory → the object store, done only
- * when both copies are in place and the object's digest is the file's. A restore: the archive
- * (fetched from the object store when this machine lacks it) → the tables.
+ * What each kind of job does. A backup: dump → archive → the backup directory → the object store,
+ * done only when both copies are in place and the object's digest is the file's. A restore: the
+ * archive (fetched from the object store when this machine lacks it) → the tables, holding the
+ * locks of the tables it writes.
  */
-export function createJobHandler(deps: JobHandlerDeps): JobHandler {
-  return (job, context) => permanentUnlessRetryable(job.kind === 'backup' ? runBackup(job, context, deps) : runRestore(job, context, deps));
+export function createProcessors(deps: ProcessorDeps): Processor<Job>[] {
+  const backup: Processor<BackupJob> = {
+    kind: 'backup',
+    startingProgress: (job) => ({ tablesTotal: job.tables.length }),
+    run: (job, context) => runBackup(job, context, deps),
+  };
+  const restore: Processor<RestoreJob> = {
+    kind: 'restore',
+    locks: lockTargetsOf,
+    startingProgress: (job) => ({ tablesTotal: job.tables.length }),
+    run: (job, context) => runRestore(job, context, deps),
+  };
+  return [backup, restore] as Processor<Job>[];
 }
 
-/** Until the job runtime reads `retryable` itself: a ServiceError no retry can mend ends the job at once. */
-async function permanentUnlessRetryable<T>(run: Promise<T>): Promise<T> {
-  try {
-    return await run;
-  } catch (err) {
-    if (err instanceof ServiceError && !err.retryable) throw new PermanentJobError(err.message, { cause: err });
-    throw err;
-  }
-}
-
-async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<JobResult> {
+async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<JobResult> {
   const { config, catalog, bucket } = deps;
   const started = Date.now();
   const earlier = await bucket.info(job.archive);
@@ -56,17 +56,17 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   await catalog.remember(job.archive, backup.sha256);
   signal.throwIfAborted();
   const putStarted = Date.now();
-  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config));
+  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
   return resultOf(job, backup.path, stored, started);
 }
 
-async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: JobHandlerDeps): Promise<null> {
+async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<null> {
   const { config, catalog } = deps;
   const tempPath = catalog.dir.fetchPath(job.id);
   try {
-    const copy = await catalog.localCopy(job.archive, tempPath);
+    const copy = await catalog.localCopy(job.archive, tempPath, signal);
     const settings = {
       mysql: config.mysql,
       restoreParallelism: config.restoreParallelism,

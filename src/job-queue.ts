@@ -1,0 +1,75 @@
+import type { BackupNames } from './backup/names.js';
+import { decodeJob, encodeJob, newJobId, queuedState, type BackupJob, type JobState, type RestoreJob } from './job-kinds.js';
+import type { WorkQueue } from './jobs/queue.js';
+import type { JobStates } from './jobs/state.js';
+import type { ArchiveName, TableName } from './names.js';
+
+export interface ScheduledBackup {
+  id: string;
+  schedule: string;
+  slot: Date;
+}
+
+/** How requests and schedules queue backups and restores: the state first, then the message. */
+export class JobQueue {
+  constructor(
+    private readonly work: WorkQueue,
+    readonly states: JobStates<JobState>,
+    private readonly names: BackupNames,
+  ) {}
+
+  /**
+   * Queues a backup under a name no other backup has. The name is the message id, so JetStream's
+   * duplicate detection refuses a second job with the same name: that one draws the next name.
+   * A scheduled backup comes with its job id (one per slot) and is named by its slot's time.
+   */
+  async enqueueBackup(tables: TableName[], isTaken: (name: ArchiveName) => Promise<boolean>, now = new Date(), scheduled?: ScheduledBackup): Promise<BackupJob> {
+    for await (const archive of this.names.candidates(scheduled?.slot ?? now, isTaken)) {
+      const job: BackupJob = {
+        kind: 'backup',
+        id: scheduled?.id ?? newJobId(),
+        archive,
+        tables,
+        requestedAt: now.toISOString(),
+        ...(scheduled && { schedule: scheduled.schedule, slot: scheduled.slot.toISOString() }),
+      };
+      // The state first: a worker that takes the job at once must find it, not overwrite it later.
+      await this.states.record(queuedState(job));
+      const ack = await this.publishBackup(job);
+      if (!ack.duplicate || (await this.isOwnMessage(ack.seq, job.id))) return job;
+      await this.states.remove(job.id);
+    }
+    throw new Error('no archive name left for a backup');
+  }
+
+  /**
+   * Publishes a backup job whose queued state is recorded already, once more (the scheduler, when
+   * the instance that queued it may have died before publishing): a copy still in the duplicate
+   * window makes this one a duplicate. True when this publish added the job.
+   */
+  async republishBackup(job: BackupJob): Promise<boolean> {
+    return !(await this.publishBackup(job)).duplicate;
+  }
+
+  private publishBackup(job: BackupJob) {
+    return this.work.publish('backup', encodeJob(job), `archive:${job.archive}`);
+  }
+
+  async enqueueRestore(job: RestoreJob): Promise<RestoreJob> {
+    await this.states.record(queuedState(job));
+    await this.work.publish('restore', encodeJob(job), `job:${job.id}`);
+    return job;
+  }
+
+  /**
+   * Whether the stored message a duplicate ack points to is this job: a publish retried after its
+   * ack was lost is reported as a duplicate of itself. A message already taken by a worker is
+   * gone from the stream, but then its state has moved on from queued.
+   */
+  private async isOwnMessage(seq: number, jobId: string): Promise<boolean> {
+    const stored = await this.work.stored(seq);
+    if (stored) return decodeJob(stored).id === jobId;
+    const state = await this.states.get(jobId).catch(() => null);
+    return state !== null && state.status !== 'queued';
+  }
+}

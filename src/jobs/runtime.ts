@@ -1,0 +1,213 @@
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import { ServiceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Progress } from '../progress.js';
+import { backoffDelay, sleep } from '../retry.js';
+import type { Lease, TableLocks } from './locks.js';
+import type { JobCodec, Processor, RuntimeJob } from './processor.js';
+import type { WorkQueue } from './queue.js';
+import { isFinal, stateIn, type JobStates, type RuntimeState } from './state.js';
+
+export interface RuntimeOptions {
+  slots: number;
+  log: Logger;
+  /** The wait before the n-th retry of a failed job (jittered, see retry.ts). */
+  retryBackoff?: { firstDelayMs: number; maxDelayMs: number };
+}
+
+/** How long one pull waits for a job before asking again (also bounds how fast stop() is noticed). */
+const PULL_EXPIRES_MS = 5_000;
+/** Progress is published at most this often. */
+const PROGRESS_INTERVAL_MS = 250;
+/** At a shutdown, how long writing a handed-back job's state may take before it is given up. */
+const HAND_BACK_WRITE_MS = 3_000;
+const DEFAULT_RETRY_BACKOFF = { firstDelayMs: 1_000, maxDelayMs: 60_000 };
+
+/** Another attempt cannot help: the job fails at once, whatever attempts it has left. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof ServiceError && !err.retryable;
+}
+
+/**
+ * Takes jobs from the work queue, one per free slot (never prefetching: a buffered job whose
+ * ack_wait ran out would be redelivered elsewhere while still waiting here), runs each with the
+ * processor registered for its kind, keeps it alive with working() while it runs, and acks only
+ * once it completed. Every change of a job's state goes through `states` (KV, the job's events
+ * subject and `states.events` in process).
+ */
+export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
+  private running = false;
+  /** One pull loop per slot; `waiting` while it waits for a job rather than running one. */
+  private loops: { done: Promise<void>; waiting: boolean }[] = [];
+  private pullsEnded: Promise<void> = Promise.resolve();
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly processors = new Map<string, Processor<J>>();
+
+  constructor(
+    private readonly queue: WorkQueue,
+    readonly states: JobStates<S>,
+    private readonly codec: JobCodec<J, S>,
+    private readonly locks: TableLocks,
+    private readonly options: RuntimeOptions,
+  ) {}
+
+  get events(): JobStates<S>['events'] {
+    return this.states.events;
+  }
+
+  register(processor: Processor<J>): this {
+    if (this.processors.has(processor.kind)) throw new Error(`a processor for ${processor.kind} jobs is registered already`);
+    this.processors.set(processor.kind, processor);
+    return this;
+  }
+
+  async start(): Promise<void> {
+    const consumer = await this.queue.js.consumers.get(this.queue.settings.stream, this.queue.settings.consumer);
+    this.running = true;
+    this.loops = Array.from({ length: this.options.slots }, () => {
+      const slot = { done: Promise.resolve(), waiting: false };
+      slot.done = this.loop(consumer, slot);
+      return slot;
+    });
+  }
+
+  /** Stops taking jobs; waits up to `graceMs` for running ones, then hands them back for redelivery. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    const jobs = [...this.active.values()];
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(jobs.map((j) => j.done)), grace]);
+    clearTimeout(timer);
+    // A job handed back must not land in one of our own pulls still waiting (it would nak it
+    // again and spend one of its deliveries): the nak waits until those end (PULL_EXPIRES_MS).
+    this.pullsEnded = Promise.all(this.loops.filter((slot) => slot.waiting).map((slot) => slot.done)).then(() => undefined);
+    for (const job of this.active.values()) job.abort.abort(new Error('service is shutting down'));
+    await Promise.all(this.loops.map((slot) => slot.done));
+  }
+
+  private async loop(consumer: Consumer, slot: { waiting: boolean }): Promise<void> {
+    while (this.running) {
+      let msg: JsMsg | null;
+      try {
+        slot.waiting = true;
+        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+      } catch (err) {
+        if (!this.running) break;
+        this.options.log.warn({ err }, 'pulling a job failed; retrying');
+        await sleep(1_000);
+        continue;
+      }
+      slot.waiting = false;
+      if (!msg) continue;
+      if (!this.running) {
+        msg.nak();
+        break;
+      }
+      await this.run(msg);
+    }
+  }
+
+  private async run(msg: JsMsg): Promise<void> {
+    let job: J;
+    try {
+      job = this.codec.decode(msg.data);
+    } catch (err) {
+      this.options.log.error({ err, seq: msg.seq }, 'dropping a malformed job message');
+      await this.discard(msg, 'malformed job');
+      return;
+    }
+    const log = this.options.log.child({ job: job.id, kind: job.kind, ...this.codec.logFields(job) });
+    const previous = await this.states.get(job.id).catch(() => null);
+    if (previous && isFinal(previous)) {
+      // Finished before, but its ack was lost (the worker died right after): do not run it twice.
+      log.info({ status: previous.status }, 'job already finished; dropping the redelivery');
+      await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
+      return;
+    }
+    const abort = new AbortController();
+    const done = this.attempt(job, msg, abort, log);
+    this.active.set(job.id, { abort, done });
+    try {
+      await done;
+    } finally {
+      this.active.delete(job.id);
+    }
+  }
+
+  /** One delivery of `job`: active → completed | failed | delayed | interrupted. */
+  private async attempt(job: J, msg: JsMsg, abort: AbortController, log: Logger): Promise<void> {
+    const attempt = msg.info.deliveryCount;
+    const base: S = { ...this.codec.queuedState(job), attempts: attempt };
+    const processor = this.processors.get(job.kind);
+    const progress = new Progress();
+    Object.assign(progress, processor?.startingProgress?.(job));
+    let lease: Lease | null = null;
+    const heartbeat = setInterval(() => {
+      msg.working();
+      lease?.renew().catch((err: unknown) => log.warn({ err }, 'renewing table locks failed'));
+    }, Math.max(1_000, this.queue.settings.ackWaitMs / 3));
+    let published = '';
+    const publishProgress = async (event: 'active' | 'progress') => {
+      const snapshot = JSON.stringify(progress.snapshot());
+      if (snapshot === published) return;
+      published = snapshot;
+      await this.states.record(stateIn(base, 'active', { progress: progress.snapshot() }), event);
+    };
+    const reporter = setInterval(() => publishProgress('progress').catch((err: unknown) => log.warn({ err }, 'publishing progress failed')), PROGRESS_INTERVAL_MS);
+    log.info({ attempt }, 'job started');
+    const started = Date.now();
+    try {
+      await publishProgress('active');
+      if (!processor) throw new ServiceError('bad-request', `no processor runs ${job.kind} jobs`, { retryable: false });
+      const locks = processor.locks?.(job) ?? [];
+      if (locks.length > 0) {
+        lease = await this.locks.acquire(job.id, locks, abort.signal, (holder) => log.debug({ holder }, 'waiting for another job that writes the same tables'));
+      }
+      const result = await processor.run(job, { signal: abort.signal, log, attempt, progress });
+      clearInterval(reporter);
+      await this.states.record(stateIn(base, 'completed', { progress: progress.snapshot(), ...(result !== null && result !== undefined ? { result } : {}) }));
+      await msg.ackAck();
+      log.info({ ms: Date.now() - started }, 'job done');
+    } catch (err) {
+      clearInterval(reporter);
+      await this.settleFailure(err, { job, msg, base, attempt, abort, log, progress });
+    } finally {
+      clearInterval(reporter);
+      clearInterval(heartbeat);
+      await lease?.release();
+    }
+  }
+
+  private async settleFailure(err: unknown, at: { job: J; msg: JsMsg; base: S; attempt: number; abort: AbortController; log: Logger; progress: Progress }): Promise<void> {
+    const { msg, base, attempt, log } = at;
+    const reason = err instanceof Error ? err.message : String(err);
+    if (at.abort.signal.aborted) {
+      log.warn({ err }, 'job interrupted; handing it back for redelivery');
+      const handedBack = stateIn(base, 'interrupted', { reason: 'interrupted by a shutdown; queued again' });
+      await this.states.record(handedBack, 'interrupted', AbortSignal.timeout(HAND_BACK_WRITE_MS)).catch(() => undefined);
+      await this.pullsEnded;
+      msg.nak();
+    } else if (isPermanent(err) || attempt >= this.queue.settings.maxDeliver) {
+      log.error({ err, attempt }, 'job failed');
+      await this.states.record(stateIn(base, 'failed', { reason, progress: at.progress.snapshot() })).catch(() => undefined);
+      await this.discard(msg, reason);
+    } else {
+      const delayMs = backoffDelay(attempt, this.options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);
+      log.warn({ err, attempt, retryInMs: delayMs }, 'job attempt failed; it will be retried');
+      const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+      await this.states.record(stateIn(base, 'delayed', { reason: `attempt ${attempt} failed: ${reason}`, nextAttemptAt })).catch(() => undefined);
+      msg.nak(delayMs);
+    }
+  }
+
+  /** A work-queue stream keeps a terminated message: remove it so it is never seen again. */
+  private async discard(msg: JsMsg, reason: string): Promise<void> {
+    msg.term(reason);
+    try {
+      await this.queue.remove(msg.seq);
+    } catch (err) {
+      this.options.log.warn({ err, seq: msg.seq }, 'could not delete a finished job message');
+    }
+  }
+}

@@ -1,0 +1,25 @@
+export interface JobProgress {
+  tablesDone: number;
+  tablesTotal: number;
+  /** Rows dumped (backup); rows are estimated by the server's statistics before the dump. */
+  rowsDone: number;
+  rowsTotal: number;
+  /** SQL bytes dumped (backup) or loaded (restore). */
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** Counters a running job bumps as it goes; the job runtime publishes them a few times a second. */
+export class Progress implements JobProgress {
+  tablesDone = 0;
+  tablesTotal = 0;
+  rowsDone = 0;
+  rowsTotal = 0;
+  bytesDone = 0;
+  bytesTotal = 0;
+
+  snapshot(): JobProgress {
+    const { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal } = this;
+    return { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal };
+  }
+}
