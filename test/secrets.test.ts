@@ -25,6 +25,7 @@ const SECRET = {
   natsPassword: `natsPW-${TAG}-marker`,
   mysqlPassword: `mysqlPW-${TAG}-marker`,
   wrongMysqlPassword: `wrongPW-${TAG}-marker`,
+  archivePassword: `archivePW-${TAG}-marker`,
 };
 const nkey = nkeys.createUser();
 const SEED = new TextDecoder().decode(nkey.getSeed());
@@ -124,6 +125,7 @@ authorization {
     NATS_PASSWORD: SECRET.natsPassword,
     MYSQL_URL: `mysql://${MYSQL_USER}@127.0.0.1:3306/${TEST_DATABASE}`,
     MYSQL_PASSWORD: SECRET.mysqlPassword,
+    ARCHIVE_PASSWORD: SECRET.archivePassword,
     SEVENZIP_LEVEL: '9',
     LOG_LEVEL: 'debug',
   });
@@ -170,7 +172,8 @@ it('keeps the secrets out of argv, child environments, replies, events, manifest
     expect(replies.some((r) => r.headers['Nats-Service-Error-Code'] === '404')).toBe(true);
 
     // manifest.json, and the object's metadata in the bucket
-    const manifest = execFileSync(sevenZipBinary(), ['x', '-so', join(svc.backupDir, done.archive), 'manifest.json'], { encoding: 'utf8' });
+    // The archive is encrypted (7-Zip reads the password from stdin, as the service feeds it).
+    const manifest = execFileSync(sevenZipBinary(), ['x', '-so', join(svc.backupDir, done.archive), 'manifest.json'], { encoding: 'utf8', input: `${SECRET.archivePassword}\n` });
     expect(JSON.parse(manifest)).toMatchObject({ database: TEST_DATABASE });
     expectNoMarker('manifest.json', manifest);
     const info = await (await new Objm(nc).open(svc.bucket)).info(done.archive);
@@ -208,6 +211,7 @@ it('keeps the secrets out of argv, child environments, replies, events, manifest
   const starting = svc.logs.find((l) => l.msg === 'starting') as { config: { natsAuth: unknown; mysql: unknown } };
   expect(starting.config.natsAuth).toEqual({ kind: 'user', user: 'svc', password: '[redacted]' });
   expect(starting.config.mysql).toMatchObject({ user: MYSQL_USER, password: '[redacted]' });
+  expect(starting.config).toMatchObject({ archivePasswords: ['[redacted]'] });
   expect(svc.logs.some((l) => l.level === 20)).toBe(true); // debug lines were on
 }, 60_000);
 

@@ -54,6 +54,7 @@ export async function handleBackupDetail(msg: Msg, ctx: ApiContext, wanted: { ar
     size: entry.size,
     created: entry.created,
     ...(entry.local && { path: ctx.catalog.dir.pathOf(entry.name) }),
+    encrypted: await ctx.catalog.encrypted(entry),
     sha256: entry.object?.sha256 ?? null,
     ...(entry.object && { bucket: entry.object.bucket, digest: entry.object.digest }),
     database: manifest?.database ?? entry.object?.metadata.database ?? null,

@@ -34,6 +34,7 @@ export async function handleBackups(msg: Msg, ctx: ApiContext): Promise<void> {
       size: entry.size,
       created: entry.created,
       tables: await ctx.catalog.tablesListed(entry),
+      encrypted: await ctx.catalog.encrypted(entry),
       sha256: entry.object?.sha256 ?? null,
       ...(entry.object && { bucket: entry.object.bucket, digest: entry.object.digest }),
       // Scheduled archives are named by the service's object metadata (a local-only copy says nothing).

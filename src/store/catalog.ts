@@ -277,7 +277,14 @@ export class Catalog {
 
   private async verdictOfOnce(local: LocalArchive): Promise<Inspection> {
     const known = await this.verdicts.get(local);
-    if (known) return known;
+    if (known) {
+      // Kept from a process with other passwords maybe: this one must open it too (a header listing).
+      if (known.ok && (await this.verdicts.encrypted(local))) {
+        const listing = await this.listLocal(local);
+        if (!listing.ok) return listing;
+      }
+      return known;
+    }
     if (local.size <= INLINE_TEST_MAX_BYTES) return this.testLocal(local);
     const listing = await this.listLocal(local);
     if (listing.ok) this.testLater(local);

@@ -13,6 +13,8 @@ export interface StoredVerdict {
   source: VerdictSource;
   at: string;
   inspection: Inspection;
+  /** The archive is encrypted: a verdict holds only while one of the configured passwords opens it. */
+  encrypted?: true;
   /** Hex SHA-256 of the file, when it was known: after a restart no request reads a large file to compare it with the object. */
   sha256?: string;
 }
@@ -40,6 +42,11 @@ export class Verdicts {
 
   async get(local: LocalArchive): Promise<Inspection | null> {
     return (await this.lookup(local))?.inspection ?? null;
+  }
+
+  /** Whether the kept verdict is about an encrypted archive. */
+  async encrypted(local: LocalArchive): Promise<boolean> {
+    return (await this.lookup(local))?.encrypted === true;
   }
 
   /** The file's SHA-256 kept with its verdict, if any. */
@@ -70,7 +77,8 @@ export class Verdicts {
     if (!found.ok && found.reason.startsWith(ENCRYPTED)) return;
     // Which password opened it is an index into this process's list, which may change: not kept.
     const inspection: Inspection = found.ok ? { ok: true, entries: found.entries } : found;
-    const stored: StoredVerdict = { file: this.fileOf(local), source, at: new Date().toISOString(), inspection, ...(sha256 && { sha256 }) };
+    const encrypted = found.ok && found.password !== undefined;
+    const stored: StoredVerdict = { file: this.fileOf(local), source, at: new Date().toISOString(), inspection, ...(encrypted && { encrypted: true as const }), ...(sha256 && { sha256 }) };
     this.known.set(local.name, stored);
     this.kv?.put(verdictKeyOf(stored.file), JSON.stringify(stored)).catch(onStoreError);
   }
