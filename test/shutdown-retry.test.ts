@@ -50,5 +50,5 @@ it('exits within the grace period + 10 s while an Object Store put is being retr
   expect(code).toBe(0);
   expect(tookMs).toBeLessThan((GRACE_SECONDS + 10) * 1000);
   // Handed back, not failed: another instance would run it again.
-  expect((await readJobState(nc, id, 'backup_jobs'))?.status).not.toBe('failed');
+  expect((await readJobState(nc, id, service.stateBucket))?.status).not.toBe('failed');
 }, 120_000);
