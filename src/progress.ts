@@ -7,6 +7,8 @@ export interface JobProgress {
   /** SQL bytes dumped (backup) or loaded (restore). */
   bytesDone: number;
   bytesTotal: number;
+  /** A resumed restore: tables an earlier attempt had fully loaded, kept (counted in tablesDone). */
+  tablesKept?: number;
 }
 
 /** Counters a running job bumps as it goes; the job runtime publishes them a few times a second. */
@@ -17,9 +19,10 @@ export class Progress implements JobProgress {
   rowsTotal = 0;
   bytesDone = 0;
   bytesTotal = 0;
+  tablesKept = 0;
 
   snapshot(): JobProgress {
-    const { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal } = this;
-    return { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal };
+    const { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal, tablesKept } = this;
+    return { tablesDone, tablesTotal, rowsDone, rowsTotal, bytesDone, bytesTotal, ...(tablesKept > 0 && { tablesKept }) };
   }
 }

@@ -62,11 +62,20 @@ export async function restoreTables(
 
   const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables, targetOf(job));
   try {
-    await swap.prepare();
+    const kept = await swap.prepare();
     const sessions = new Map<TableName, string[]>();
+    for (const [table, loaded] of kept) {
+      if (!job.tables.includes(table as TableName)) continue;
+      sessions.set(table as TableName, loaded.deferred);
+      progress.tablesDone++;
+      progress.tablesKept++;
+      progress.rowsDone += loaded.rows;
+      progress.bytesDone += inspection.entries.find((e) => e.name === entryNameOf(table as TableName))?.size ?? 0;
+    }
+    if (sessions.size > 0) log.info({ kept: [...sessions.keys()] }, 'resuming: the tables an earlier attempt loaded are kept');
     const loadsFailed = new AbortController();
     const loadSignal = signal ? AbortSignal.any([signal, loadsFailed.signal]) : loadsFailed.signal;
-    const queue = [...job.tables];
+    const queue = job.tables.filter((table) => !sessions.has(table));
     const worker = async () => {
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
         loadSignal.throwIfAborted();
@@ -82,11 +91,12 @@ export async function restoreTables(
         sessions.set(table, loaded.deferred);
         // Counted while the other tables still load.
         const expected = manifest?.tables[table]?.rows;
+        const rows = await swap.rowCount(table);
         if (expected !== undefined) {
-          const rows = await swap.rowCount(table);
           if (rows !== expected) throw new ConflictError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
           progress.rowsDone += rows;
         }
+        await swap.markLoaded(table, { rows, deferred: loaded.deferred });
         progress.tablesDone++;
         log.info({ table, statements: loaded.statements, indexesDeferred: loaded.indexesDeferred, insertSessions: loaded.insertSessions }, 'table loaded into the scratch schema');
       }
@@ -101,7 +111,7 @@ export async function restoreTables(
       }
     };
     // Settled, not raced: the scratch schema is dropped only once no load is still writing to it.
-    const results = await Promise.allSettled(Array.from({ length: Math.min(settings.restoreParallelism, job.tables.length) }, guarded));
+    const results = await Promise.allSettled(Array.from({ length: Math.min(settings.restoreParallelism, queue.length) }, guarded));
     // The first failure, not the aborts it caused in the other loads.
     if (loadsFailed.signal.aborted) throw loadsFailed.signal.reason;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -5,6 +5,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
 import { connect, disconnect, type Connection } from './connection.js';
+import { LOADED_TABLE } from './scratch-loaded.js';
 import { quoteIdentifier as q } from './sql.js';
 
 const PLAN_TABLE = '_nmtb_plan';
@@ -43,11 +44,12 @@ export async function writePlan(admin: Connection, scratch: string, steps: PlanS
 /** Whether the scratch schema holds nothing but a plan with steps: the swap went through. */
 export async function swappedPlan(admin: Connection, scratch: string): Promise<boolean> {
   const [tables] = await admin.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [scratch]);
-  const names = tables.map((t) => String(t.name));
+  // The record of loaded tables (scratch-loaded.ts) stays behind with the plan.
+  const names = tables.map((t) => String(t.name)).filter((name) => name !== LOADED_TABLE);
   return names.includes(PLAN_TABLE) && names.length === 1 && (await planHasSteps(admin, scratch));
 }
 
-async function planHasSteps(admin: Connection, scratch: string): Promise<boolean> {
+export async function planHasSteps(admin: Connection, scratch: string): Promise<boolean> {
   const [rows] = await admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(scratch)}.${PLAN_TABLE}`);
   return Number(rows[0]?.n) > 0;
 }

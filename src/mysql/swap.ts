@@ -30,7 +30,8 @@ import { freshName, latin1Identifier, retargetTrigger } from './retarget.js';
 import { statementKind } from './statement-kind.js';
 import { quoteIdentifier as q } from './sql.js';
 import type { SwapNames } from './swap-names.js';
-import { createPlanTable, runPlan, writePlan, type PlanStep } from './swap-plan.js';
+import { createLoadedTable, keptFromEarlierAttempt, markLoaded, type LoadedTable } from './scratch-loaded.js';
+import { createPlanTable, planHasSteps, runPlan, writePlan, type PlanStep } from './swap-plan.js';
 import { recoverScratch } from './swap-recovery.js';
 
 /** ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR (a DEFINER needing SUPER). */
@@ -94,8 +95,14 @@ export class TableSwap {
     return this.target.names?.get(table) ?? table;
   }
 
-  /** Finishes or removes what an earlier attempt of the same job left, then makes a fresh scratch schema. */
-  async prepare(): Promise<void> {
+  /**
+   * Keeps the tables an earlier attempt of the same job fully loaded (returned), or else finishes
+   * or removes what it left and makes a fresh scratch schema (nothing kept).
+   */
+  async prepare(): Promise<Map<string, LoadedTable>> {
+    const { scratch } = this.names;
+    const kept = await keptFromEarlierAttempt(this.admin, scratch, () => planHasSteps(this.admin, scratch));
+    if (kept) return kept;
     await recoverScratch(this.admin, this.settings, this.names.scratch);
     const [rows] = await this.admin.query<RowDataPacket[]>(
       'SELECT DEFAULT_CHARACTER_SET_NAME AS cs, DEFAULT_COLLATION_NAME AS co FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
@@ -107,6 +114,13 @@ export class TableSwap {
     const collation = /^\w+$/.test(co) ? ` COLLATE ${co}` : '';
     await this.admin.query(`CREATE DATABASE ${q(this.names.scratch)}${charset}${collation}`);
     await createPlanTable(this.admin, this.names.scratch);
+    await createLoadedTable(this.admin, this.names.scratch);
+    return new Map();
+  }
+
+  /** Records a table as fully loaded and counted: a retry after a crash keeps it. */
+  markLoaded(table: TableName, loaded: LoadedTable): Promise<void> {
+    return markLoaded(this.admin, this.names.scratch, table, loaded);
   }
 
   async rowCount(table: TableName): Promise<number> {
