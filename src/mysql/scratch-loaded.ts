@@ -25,7 +25,7 @@ export async function markLoaded(admin: Connection, scratch: string, table: stri
 }
 
 /** The tables marked loaded; null when the scratch schema has no such record (made by an older version). */
-export async function loadedTables(admin: Connection, scratch: string): Promise<Map<string, LoadedTable> | null> {
+async function loadedTables(admin: Connection, scratch: string): Promise<Map<string, LoadedTable> | null> {
   const [exists] = await admin.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [scratch, LOADED_TABLE]);
   if (exists.length === 0) return null;
   const [rows] = await admin.query<RowDataPacket[]>(`SELECT table_name AS name, row_count AS n, deferred FROM ${q(scratch)}.${LOADED_TABLE}`);
