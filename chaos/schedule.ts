@@ -32,7 +32,7 @@ export function planFaults(seed: number, shape: ScheduleShape): Fault[] {
     }
   };
   const instanceRng = mulberry32(seed ^ 0x1a57a9ce);
-  lane(instanceRng, [4_000, 16_000], (atMs) => ({
+  lane(instanceRng, [3_000, 14_000], (atMs) => ({
     lane: 'instances',
     kind: 'kill-instance',
     atMs,
@@ -40,8 +40,10 @@ export function planFaults(seed: number, shape: ScheduleShape): Fault[] {
     downMs: intIn(instanceRng, 200, 8_000),
   }));
   const infraRng = mulberry32(seed ^ 0x5eed0f1e);
-  lane(infraRng, [8_000, 24_000], (atMs) =>
-    infraRng() < 0.7
+  // The first two are one of each (in a seeded order), so even a short run has both.
+  const firsts = infraRng() < 0.5 ? [true, false] : [false, true];
+  lane(infraRng, [5_000, 18_000], (atMs) =>
+    (firsts.shift() ?? infraRng() < 0.7)
       ? { lane: 'infra', kind: 'kill-nats', atMs, target: intIn(infraRng, 0, shape.natsNodes - 1), downMs: intIn(infraRng, 500, 10_000) }
       : { lane: 'infra', kind: 'restart-mariadb', atMs, downMs: intIn(infraRng, 200, 5_000) },
   );
