@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { mulberry32 } from '../bench/prng.js';
 import { checkArchives, jobsRunTwice, leftovers } from './checks.js';
 import { Requester } from './client.js';
-import { ACK_WAIT_SECONDS, DATABASE, INSTANCES, PREFIX, startEnvironment, VERIFY_DATABASE, type Environment } from './environment.js';
+import { ACK_WAIT_SECONDS, DATABASE, INSTANCES, PREFIX, startEnvironment, VERIFY_DATABASE, type Environment, type Keep } from './environment.js';
 import { restoreEverything, runFaults } from './faults.js';
 import { summarize, type Figures } from './report.js';
 import { planFaults } from './schedule.js';
@@ -31,16 +31,18 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
   const rng = mulberry32(options.seed);
   say(`chaos: ${options.minutes} min, seed ${options.seed}; starting a 3-node NATS cluster, MariaDB and ${INSTANCES} instances`);
   const env = await startEnvironment();
-  let keep = options.keep;
+  // A failed run keeps its instances' logs (small) for a look at the jobs it names.
+  let keep: Keep = options.keep ? 'all' : 'none';
+  const kept = () => (keep === 'all' ? env.root : `${env.root}-logs`);
   registerTearDown(() => env.tearDown(keep));
   try {
     const figures = await phases(env, options, rng, say);
-    keep ||= !figures.passed;
-    if (keep) say(`the run's directory (logs, backup dirs) is kept: ${env.root}`);
+    if (!figures.passed && keep === 'none') keep = 'logs';
+    if (keep !== 'none') say(`kept: ${kept()}`);
     return figures;
   } catch (err) {
-    keep = true;
-    say(`the run's directory (logs, backup dirs) is kept: ${env.root}`);
+    if (keep === 'none') keep = 'logs';
+    say(`kept: ${kept()}`);
     throw err;
   } finally {
     await env.tearDown(keep);

@@ -4,7 +4,7 @@
  * (test/helpers/mariadb-server.ts) and three service instances. `tearDown` stops them all and
  * removes the directory; the helpers SIGKILL their children on any exit of this process.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type NatsCluster } from '../test/helpers/cluster.js';
@@ -19,6 +19,8 @@ export const INSTANCES = 3;
 /** How long a job's message waits for its ack before redelivery (the service's JOB_ACK_WAIT_SECONDS). */
 export const ACK_WAIT_SECONDS = 6;
 
+export type Keep = 'all' | 'logs' | 'none';
+
 export interface Environment {
   root: string;
   cluster: NatsCluster;
@@ -26,7 +28,8 @@ export interface Environment {
   instances: ServiceInstance[];
   lines: LogLine[];
   exits: Exit[];
-  tearDown(keep: boolean): Promise<void>;
+  /** Stops everything; keeps the run's directory (`all`), only its logs (moved to `<root>-logs`), or nothing. */
+  tearDown(keep: Keep): Promise<void>;
 }
 
 export async function startEnvironment(): Promise<Environment> {
@@ -41,13 +44,17 @@ export async function startEnvironment(): Promise<Environment> {
   const instances: ServiceInstance[] = [];
   const lines: LogLine[] = [];
   const exits: Exit[] = [];
-  const tearDown = async (keep: boolean) => {
+  let torn: Promise<void> | null = null;
+  // Once only: the run's own end and a SIGINT's may both ask.
+  const tearDown = (keep: Keep): Promise<void> => (torn ??= tearDownOnce(keep));
+  const tearDownOnce = async (keep: Keep) => {
     await Promise.all(instances.map((i) => i.stop(10_000).catch(() => undefined)));
     await cluster?.stop().catch(() => undefined);
     await mariadb?.stop().catch(() => undefined);
     if (outerTmp === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = outerTmp;
-    if (!keep) rmSync(root, { recursive: true, force: true });
+    if (keep === 'logs') renameSync(join(root, 'logs'), `${root}-logs`);
+    if (keep !== 'all') rmSync(root, { recursive: true, force: true });
   };
   try {
     [cluster, mariadb] = await Promise.all([startCluster(), startMariaDb()]);
@@ -76,7 +83,7 @@ export async function startEnvironment(): Promise<Environment> {
     }
     return { root, cluster, mariadb, instances, lines, exits, tearDown };
   } catch (err) {
-    await tearDown(false);
+    await tearDown('none');
     throw err;
   }
 }
