@@ -58,5 +58,5 @@ describe('the chaos run', () => {
       leftovers: 0,
     });
     expect(code, output).toBe(0);
-  }, (MINUTES + 10) * 60_000);
+  }, (MINUTES + 11) * 60_000);
 });
