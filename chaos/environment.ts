@@ -48,7 +48,7 @@ export async function startEnvironment(): Promise<Environment> {
   // Once only: the run's own end and a SIGINT's may both ask.
   const tearDown = (keep: Keep): Promise<void> => (torn ??= tearDownOnce(keep));
   const tearDownOnce = async (keep: Keep) => {
-    await Promise.all(instances.map((i) => i.stop(10_000).catch(() => undefined)));
+    await Promise.all(instances.map((i) => i.close(10_000).catch(() => undefined)));
     await cluster?.stop().catch(() => undefined);
     await mariadb?.stop().catch(() => undefined);
     if (outerTmp === undefined) delete process.env.TMPDIR;

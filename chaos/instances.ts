@@ -43,6 +43,12 @@ export interface Exit {
 
 const READY_TIMEOUT_MS = 90_000;
 
+// However the run ends (a hard deadline, SIGINT, a crash), no instance outlives it.
+const everyChild = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of everyChild) child.kill('SIGKILL');
+});
+
 export class ServiceInstance {
   readonly backupDir: string;
   private child: ChildProcess | null = null;
@@ -66,9 +72,13 @@ export class ServiceInstance {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Set by `close()`: no incarnation starts any more (a fault's restart racing the tear-down). */
+  private closed = false;
+
   /** Spawns a new incarnation and waits for `service ready`; tries again if it exits before that. */
   async start(deadline = Date.now() + READY_TIMEOUT_MS): Promise<void> {
     for (;;) {
+      if (this.closed) throw new Error(`instance ${this.index} is closed`);
       const ready = this.spawnOnce();
       try {
         await ready;
@@ -90,6 +100,7 @@ export class ServiceInstance {
     });
     this.child = child;
     this.expectingExit = false;
+    everyChild.add(child);
     let buffered = '';
     let onReady: () => void = () => undefined;
     const ready = new Promise<void>((ok, fail) => {
@@ -109,6 +120,7 @@ export class ServiceInstance {
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.write(chunk));
     this.exited = new Promise((done) =>
       child.once('exit', (code) => {
+        everyChild.delete(child);
         log.end();
         this.exits.push({ instance: this.index, incarnation, at: Date.now(), how: this.expectingExit ? (child.signalCode === 'SIGKILL' ? 'killed' : 'stopped') : 'exited', code });
         done();
@@ -146,6 +158,12 @@ export class ServiceInstance {
     this.expectingExit = true;
     this.child!.kill('SIGKILL');
     await this.exited;
+  }
+
+  /** Stops the instance for good: a start still under way gives up. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    await this.stop(graceMs);
   }
 
   /** SIGTERM (the service drains), SIGKILL after `graceMs`. */
