@@ -118,6 +118,12 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       return;
     }
     const log = this.options.log.child({ job: job.id, kind: job.kind, ...this.codec.logFields(job) });
+    if (this.active.has(job.id)) {
+      // Redelivered while this process still runs it (its heartbeats did not get through, as in a
+      // leader election): that run goes on and acks; a second one here would race it.
+      log.warn({ attempt: msg.info.deliveryCount }, 'job redelivered while this process still runs it; leaving it to that run');
+      return;
+    }
     const previous = await this.states.get(job.id).catch(() => null);
     if (previous && isFinal(previous)) {
       // Finished before, but its ack was lost (the worker died right after): do not run it twice.
@@ -167,8 +173,9 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       const result = await processor.run(job, { signal: abort.signal, log, attempt, progress });
       clearInterval(reporter);
       await this.states.record(stateIn(base, 'completed', { progress: progress.snapshot(), ...(result !== null && result !== undefined ? { result } : {}) }));
-      await msg.ackAck();
       log.info({ ms: Date.now() - started }, 'job done');
+      // Completed is recorded: a lost ack only means a redelivery, which finds it completed and drops it.
+      await msg.ackAck().catch((err: unknown) => log.warn({ err }, 'the ack of a completed job was lost; its redelivery will be dropped'));
     } catch (err) {
       clearInterval(reporter);
       await this.settleFailure(err, { job, msg, base, attempt, abort, log, progress });
