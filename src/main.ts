@@ -113,7 +113,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const pins = new ArchivePins(stateBucket);
   const isLiveJob = async (id: string) => ['queued', 'running'].includes((await states.get(id))?.status ?? '');
   const retention = new Retention(catalog, pins, isLiveJob, { keepLast: config.keepLast, maxAgeMs: config.maxAgeMs }, log);
-  await dir.removeLeftovers(isLiveJob, STALE_FETCH_MS).then(
+  const isOverJob = async (id: string) => ['done', 'failed'].includes((await states.get(id))?.status ?? '');
+  await dir.removeLeftovers(isLiveJob, STALE_FETCH_MS, Date.now(), isOverJob).then(
     (removed) => removed.length > 0 && log.info({ removed }, 'removed temporary files of work that died with its process'),
     (err: unknown) => log.warn({ err }, 'could not look for leftover temporary files'),
   );

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,7 +238,13 @@ it('removes at start the temporary files of work that died with its process, and
   utimesSync(join(backupDir, '.fetch-old.7z.partial'), twoHoursAgo, twoHoursAgo);
   writeFileSync(join(backupDir, '.fetch-fresh.7z.partial'), 'someone is fetching this now');
   writeFileSync(join(backupDir, 'notes.txt'), 'not ours');
-  const service = await start({ BACKUP_DIR: backupDir });
+  // A restore's fetch, fresh, whose job has ended (its process died mid-fetch, another finished it).
+  const endedJob = '1e1e1e1e-0000-4000-8000-000000000000';
+  writeFileSync(join(backupDir, `.fetch-${endedJob}.7z.partial`), 'half a fetch');
+  const stateBucket = `leftovers_${endedJob.slice(0, 8)}`;
+  const kv = await new Kvm(nc).create(stateBucket);
+  await kv.put(`job.${endedJob}`, JSON.stringify({ id: endedJob, kind: 'restore', archive: 'x.7z', tables: ['t'], status: 'done', attempts: 1, updatedAt: new Date().toISOString() }));
+  const service = await start({ BACKUP_DIR: backupDir, JOB_STATE_BUCKET: stateBucket });
   expect(readdirSync(backupDir).sort()).toEqual(['.fetch-fresh.7z.partial', 'notes.txt']);
   expect(service.logs.some((l) => l.msg === 'removed temporary files of work that died with its process')).toBe(true);
 });

@@ -117,9 +117,15 @@ export class BackupDir {
 
   /**
    * Hidden leftovers of work that died with its process: job files (`.job-<id>…`) whose job
-   * `isLive` says is over, and temporary fetches (`.fetch-…`) older than `fetchMaxAgeMs`.
+   * `isLive` says is over, a job's fetch (`.fetch-<job id>…`) once `isOver` says its job ended,
+   * and any other temporary fetch (a request's) once older than `fetchMaxAgeMs`.
    */
-  async removeLeftovers(isLive: (jobId: string) => Promise<boolean>, fetchMaxAgeMs: number, now = Date.now()): Promise<string[]> {
+  async removeLeftovers(
+    isLive: (jobId: string) => Promise<boolean>,
+    fetchMaxAgeMs: number,
+    now = Date.now(),
+    isOver: (jobId: string) => Promise<boolean> = async () => false,
+  ): Promise<string[]> {
     const removed: string[] = [];
     for (const entry of await readdir(this.root)) {
       const job = /^\.job-([A-Za-z0-9-]{1,64})\./.exec(entry);
@@ -127,8 +133,11 @@ export class BackupDir {
       if (job) {
         if (await isLive(job[1] as string)) continue;
       } else if (entry.startsWith('.fetch-')) {
-        const info = await stat(path).catch(() => null);
-        if (!info || now - info.mtimeMs < fetchMaxAgeMs) continue;
+        const id = /^\.fetch-([A-Za-z0-9-]{1,64})\./.exec(entry)?.[1];
+        if (id === undefined || !(await isOver(id))) {
+          const info = await stat(path).catch(() => null);
+          if (!info || now - info.mtimeMs < fetchMaxAgeMs) continue;
+        }
       } else {
         continue;
       }
