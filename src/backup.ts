@@ -38,7 +38,7 @@ export interface BackupResult {
 
 /**
  * Runs a backup job: one snapshot → table dumps → one archive under a temp name → checked →
- * renamed to the promised name. A retried job starts from its own clean temp files; one whose
+ * `beforePublish` (the object store copy) → renamed to the promised name. A retried job starts from its own clean temp files; one whose
  * earlier attempt already published the archive (the name is reserved for this job) uses it.
  */
 export async function makeBackup(
@@ -47,6 +47,12 @@ export async function makeBackup(
   log: Logger,
   signal?: AbortSignal,
   progress = new Progress(),
+  /**
+   * Runs on the checked archive at its temp path, before it takes its promised name: the object
+   * store copy goes first, so a process that dies in between leaves only a temp file (removed at
+   * its next start) and never a local archive that a retry elsewhere would make again differently.
+   */
+  beforePublish: (archive: BackupResult) => Promise<void> = async () => undefined,
 ): Promise<BackupResult> {
   const { dir } = settings;
   if (await dir.has(job.archive)) return publishedEarlier(job, dir, log, settings.archivePassword);
@@ -80,6 +86,9 @@ export async function makeBackup(
     if (!tables.ok) throw new Error(tables.reason);
     const { size, sha256 } = await fileDigest(tempPath);
     phases.end('digest');
+    signal?.throwIfAborted();
+    await beforePublish({ path: tempPath, size, sha256, entries: tables.tables });
+    phases.end('beforePublish');
     await dir.publish(tempPath, job.archive);
     log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])), phasesMs: phases.ms }, 'archive published');
     return { path: dir.pathOf(job.archive), size, sha256, entries: tables.tables };

@@ -52,12 +52,15 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   }
   if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
   const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism, archivePassword: config.archivePasswords[0] };
-  const backup = await makeBackup(job, settings, log, signal, progress);
+  let stored: StoredArchive | null = null;
+  const backup = await makeBackup(job, settings, log, signal, progress, async (archive) => {
+    const putStarted = Date.now();
+    stored = await bucket.put(job.archive, archive.path, metadataOf(job, archive, config), signal);
+    log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
+  });
   await catalog.remember(job.archive, backup.sha256);
-  signal.throwIfAborted();
-  const putStarted = Date.now();
-  const stored = await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
-  log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
+  // An archive an earlier attempt published here before the object store copy existed: store it now.
+  stored ??= await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
   return resultOf(job, backup.path, stored, started);
 }
