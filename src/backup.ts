@@ -7,7 +7,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from './config.js';
 import { ArchiveWriter } from './archive/writer.js';
-import { inspectArchive } from './archive/reader.js';
+import { inspectArchive, type Inspection } from './archive/reader.js';
 import { checkWritten, crc32Hex, type WrittenEntry } from './archive/written.js';
 import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
 import type { BackupJob } from './job-kinds.js';
@@ -34,6 +34,8 @@ export interface BackupResult {
   sha256: string;
   /** The table entries as the archive lists them (what `archive` replies). */
   entries: string[];
+  /** The header listing the new archive was checked with (absent for one an earlier attempt published). */
+  listing?: Inspection;
 }
 
 /**
@@ -91,7 +93,7 @@ export async function makeBackup(
     phases.end('beforePublish');
     await dir.publish(tempPath, job.archive);
     log.info({ size, tables: Object.fromEntries([...summaries].map(([t, s]) => [t, s.rows])), phasesMs: phases.ms }, 'archive published');
-    return { path: dir.pathOf(job.archive), size, sha256, entries: tables.tables };
+    return { path: dir.pathOf(job.archive), size, sha256, entries: tables.tables, listing: inspection };
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await dir.removeJobFiles(job.id);

@@ -58,7 +58,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
     stored = await bucket.put(job.archive, archive.path, metadataOf(job, archive, config), signal);
     log.info({ bucket: bucket.name, digest: stored.sha256, ms: Date.now() - putStarted }, 'archive stored in the object store');
   });
-  await catalog.remember(job.archive, backup.sha256);
+  await catalog.remember(job.archive, backup.sha256, backup.listing);
   // An archive an earlier attempt published here before the object store copy existed: store it now.
   stored ??= await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));

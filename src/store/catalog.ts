@@ -195,13 +195,15 @@ export class Catalog {
 
   /**
    * A backup that just published `name` knows its digest (no need to read the file again) and
-   * that it passed its test as written: that is its verdict.
+   * that its header was checked as it was written (its listing): that is its verdict.
    */
-  async remember(name: ArchiveName, sha256: string): Promise<void> {
+  async remember(name: ArchiveName, sha256: string, checked?: Inspection): Promise<void> {
     const local = await this.dir.stat(name);
     if (!local) return;
     this.localDigests.set(localKey(local), sha256);
-    const listing = await this.listLocal(local);
+    // The rename kept the file's inode and mtime: the listing it was checked with still describes it.
+    if (checked) this.localListings.set(local.name, checked, localKey(local));
+    const listing = checked ?? (await this.listLocal(local));
     if (listing.ok) this.verdicts.set(local, listing, 'written', (err) => this.log.warn({ err, archive: name }, 'could not keep the verdict of a new archive'), sha256);
   }
 
