@@ -153,7 +153,7 @@ it('finishes a backup while the node of the instance running it is SIGKILLed; re
 
   // Fetchable with another client from a live node (it retries while the get's consumer is unlucky).
   const live = cluster.urls.find((_, i) => i !== runner)!;
-  const fetched = await objectGet(live, services[0]!.bucket, state.archive, join(mkdtempSync(join(tmpdir(), 'cluster-get-')), state.archive));
+  const fetched = await objectGet(live, services[0]!.bucket, state.archive, join(mkdtempSync(join(tmpdir(), 'cluster-get-')), state.archive), 120_000);
   expect(fetched.sha256).toBe(state.result?.sha256);
 
   await db.query(`DELETE FROM ${BIG} WHERE id % 3 = 0`);

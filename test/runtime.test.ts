@@ -177,8 +177,8 @@ describe('the job runtime', () => {
     expect(await h.messagesLeft()).toBe(0);
     expect(inProcess[0]).toBe('active:active');
     expect(inProcess.at(-1)).toBe('completed:completed');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(onWire.map((s) => [s.state, s.status]).at(-1)).toEqual(['completed', 'done']);
+    // The event is published after the state is written: it may arrive a little after.
+    await expect.poll(() => onWire.map((s) => [s.state, s.status]).at(-1), { timeout: 5_000 }).toEqual(['completed', 'done']);
     expect(onWire[0]).toMatchObject({ state: 'active', status: 'running', progress: { tablesTotal: 1 } });
   });
 
@@ -197,7 +197,9 @@ describe('the job runtime', () => {
     const [first, second] = h.calls.get(job.id)!;
     // Equal jitter: at least half the configured delay between the failure and the next attempt.
     expect(second!.at - first!.end!).toBeGreaterThanOrEqual(RETRY_DELAY_MS / 2 - 20);
-    expect(onWire.map((s) => s.state).filter((s, i, all) => s !== all[i - 1])).toEqual(['active', 'delayed', 'active', 'completed']);
+    await expect
+      .poll(() => onWire.map((s) => s.state).filter((s, i, all) => s !== all[i - 1]), { timeout: 5_000 })
+      .toEqual(['active', 'delayed', 'active', 'completed']);
     expect(await h.messagesLeft()).toBe(0);
   });
 
