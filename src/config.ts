@@ -61,6 +61,8 @@ export interface Config {
   restoreInsertConnections: number;
   /** Secondary indexes of a restored table built after its rows. */
   restoreDeferIndexes: boolean;
+  /** A verify job queued after each backup: off, shallow or deep (VERIFY_AFTER_BACKUP). */
+  verifyAfterBackup: 'off' | 'shallow' | 'deep';
   maxParallelJobs: number;
   jobAckWaitMs: number;
   jobMaxDeliver: number;
@@ -132,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),
     restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 1, 1, 16),
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',
+    verifyAfterBackup: matching('VERIFY_AFTER_BACKUP', 'off', /^(off|shallow|deep)$/, '"off", "shallow" or "deep"') as Config['verifyAfterBackup'],
     maxParallelJobs: integer('MAX_PARALLEL_JOBS', 2, 1, 64),
     jobAckWaitMs: integer('JOB_ACK_WAIT_SECONDS', 30, 5, 3600) * 1000,
     jobMaxDeliver: integer('JOB_MAX_DELIVER', 5, 1, 100),

@@ -1,11 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { LockTarget } from './jobs/locks.js';
 import type { RuntimeState } from './jobs/state.js';
 import { checkArchiveName, checkDatabaseName, checkTableName, type ArchiveName, type DatabaseName, type TableName } from './names.js';
 import { SCHEDULE_NAME } from './schedules/config.js';
+import type { VerifyReport } from './verify/report.js';
 
 /*
- * The kinds of job the service runs (backup, restore), as they travel in the work queue and
+ * The kinds of job the service runs (backup, restore, verify), as they travel in the work queue and
  * show in their state; the job runtime (src/jobs) knows none of this.
  */
 
@@ -32,7 +33,18 @@ export interface RestoreJob {
   rename?: Record<string, TableName>;
 }
 
-export type Job = BackupJob | RestoreJob;
+/** `<p>.verify`: checks an archive end to end; `deep` also restores it into a scratch schema. */
+export interface VerifyJob {
+  kind: 'verify';
+  id: string;
+  archive: ArchiveName;
+  /** The archive's tables as listed when it was queued (empty when the listing could not tell). */
+  tables: TableName[];
+  deep: boolean;
+  requestedAt: string;
+}
+
+export type Job = BackupJob | RestoreJob | VerifyJob;
 
 export function newJobId(): string {
   return randomUUID();
@@ -40,6 +52,16 @@ export function newJobId(): string {
 
 export function newRestoreJob(archive: ArchiveName, tables: TableName[], target: Pick<RestoreJob, 'database' | 'rename'> = {}): RestoreJob {
   return { kind: 'restore', id: newJobId(), archive, tables, requestedAt: new Date().toISOString(), ...target };
+}
+
+export function newVerifyJob(archive: ArchiveName, tables: TableName[], deep: boolean, id = newJobId()): VerifyJob {
+  return { kind: 'verify', id, archive, tables, deep, requestedAt: new Date().toISOString() };
+}
+
+/** The id of the verify VERIFY_AFTER_BACKUP queues after backup `backupId`: a UUID, the same every time. */
+export function verifyJobIdAfter(backupId: string): string {
+  const h = createHash('sha256').update(`verify-after:${backupId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /**
@@ -56,18 +78,24 @@ export function encodeJob(job: Job): Uint8Array {
 /** Anyone allowed to publish on the jobs subject could write one: check it like a request. */
 export function decodeJob(data: Uint8Array): Job {
   const raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as Record<string, unknown>;
-  if (raw.kind !== 'backup' && raw.kind !== 'restore' && raw.kind !== RESTORE_INTO_KIND) throw new Error('job has no valid kind');
-  const kind = raw.kind === 'backup' ? 'backup' : 'restore';
+  if (raw.kind !== 'backup' && raw.kind !== 'restore' && raw.kind !== RESTORE_INTO_KIND && raw.kind !== 'verify') throw new Error('job has no valid kind');
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(raw.id)) throw new Error('job has no valid id');
   const archive = checkArchiveName(String(raw.archive ?? ''));
   if (!archive.ok) throw new Error(`job archive: ${archive.reason}`);
-  if (!Array.isArray(raw.tables) || raw.tables.length === 0) throw new Error('job has no tables');
+  // A verify job's tables only describe it (the archive decides what is checked): it may have none.
+  if (!Array.isArray(raw.tables) || (raw.tables.length === 0 && raw.kind !== 'verify')) throw new Error('job has no tables');
   const tables = raw.tables.map((t) => {
     const checked = checkTableName(String(t));
     if (!checked.ok) throw new Error(`job table: ${checked.reason}`);
     return checked.value;
   });
-  return withTarget(withSchedule({ kind, id: raw.id, archive: archive.value, tables, requestedAt: String(raw.requestedAt ?? '') }, raw), raw);
+  const requestedAt = String(raw.requestedAt ?? '');
+  if (raw.kind === 'verify') {
+    if (raw.deep !== undefined && typeof raw.deep !== 'boolean') throw new Error('job deep is not a boolean');
+    return { kind: 'verify', id: raw.id, archive: archive.value, tables, deep: raw.deep === true, requestedAt };
+  }
+  const kind = raw.kind === 'backup' ? 'backup' : 'restore';
+  return withTarget(withSchedule({ kind, id: raw.id, archive: archive.value, tables, requestedAt }, raw), raw);
 }
 
 /** A restore job's target database and new names, checked as strictly as the request was. */
@@ -120,6 +148,8 @@ export interface JobResult {
   durationMs: number;
   /** The archive's copy in the object store and its digest there. */
   bucket: { name: string; digest: string };
+  /** The verify VERIFY_AFTER_BACKUP queued for the archive. */
+  verify?: { job: string; deep: boolean };
 }
 
 /** A job's state as `<p>.status` answers it and `<p>.events.<id>` carries it. */
@@ -127,7 +157,10 @@ export interface JobState extends RuntimeState {
   kind: Job['kind'];
   archive: string;
   tables: string[];
-  result?: JobResult;
+  /** A backup's JobResult, a verify's VerifyReport (also when it failed). */
+  result?: JobResult | VerifyReport;
+  /** A verify: whether it restores the archive too. */
+  deep?: boolean;
   /** A scheduled backup: its schedule and slot (ISO 8601, UTC). */
   schedule?: string;
   slot?: string;
@@ -151,6 +184,7 @@ export function queuedState(job: Job): JobState {
     ...(job.kind === 'backup' && job.schedule !== undefined && { schedule: job.schedule, slot: job.slot }),
     ...(job.kind === 'restore' && job.database !== undefined && { database: job.database }),
     ...(job.kind === 'restore' && job.rename !== undefined && { rename: job.rename }),
+    ...(job.kind === 'verify' && { deep: job.deep }),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { BackupNames } from './backup/names.js';
-import { decodeJob, encodeJob, newJobId, queuedState, type BackupJob, type JobState, type RestoreJob } from './job-kinds.js';
+import { decodeJob, encodeJob, newJobId, queuedState, type BackupJob, type JobState, type RestoreJob, type VerifyJob } from './job-kinds.js';
 import type { WorkQueue } from './jobs/queue.js';
 import type { JobStates } from './jobs/state.js';
 import type { ArchiveName, TableName } from './names.js';
@@ -55,9 +55,10 @@ export class JobQueue {
     return this.work.publish('backup', encodeJob(job), `archive:${job.archive}`);
   }
 
-  async enqueueRestore(job: RestoreJob): Promise<RestoreJob> {
+  /** Queues a restore or a verify (its id is its message id: a retried publish is a duplicate). */
+  async enqueue<J extends RestoreJob | VerifyJob>(job: J): Promise<J> {
     await this.states.record(queuedState(job));
-    await this.work.publish('restore', encodeJob(job), `job:${job.id}`);
+    await this.work.publish(job.kind, encodeJob(job), `job:${job.id}`);
     return job;
   }
 

@@ -125,7 +125,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const codec = { decode: decodeJob, queuedState, logFields: (job: Job) => ({ archive: job.archive }) };
   const locks = new TableLocks(stateBucket, 2 * config.jobAckWaitMs);
   const runtime = new JobRuntime(work, states, codec, locks, { slots: config.maxParallelJobs, log });
-  for (const processor of createProcessors({ config, catalog, bucket, pins, retention })) runtime.register(processor);
+  for (const processor of createProcessors({ config, queue, catalog, bucket, pins, retention })) runtime.register(processor);
   await runtime.start();
   const sessions = new SessionPool(config.mysql);
   const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, tables: new TableNames(sessions), log }, {

@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { makeBackup, type BackupResult } from './backup.js';
-import { lockTargetsOf, type BackupJob, type Job, type JobResult, type RestoreJob } from './job-kinds.js';
-import type { JobContext, Processor } from './jobs/processor.js';
+import type { JobQueue } from './job-queue.js';
+import { lockTargetsOf, newVerifyJob, verifyJobIdAfter, type BackupJob, type Job, type JobResult, type RestoreJob, type VerifyJob } from './job-kinds.js';
+import { JobFailure, type JobContext, type Processor } from './jobs/processor.js';
 import type { Logger } from './log.js';
 import { PermanentJobError } from './permanent-job-error.js';
 import { restoreTables } from './restore.js';
@@ -11,9 +12,14 @@ import type { Catalog } from './store/catalog.js';
 import type { ArchiveBucket, ArchiveMetadata, StoredArchive } from './store/objects.js';
 import type { ArchivePins } from './store/pins.js';
 import type { Retention } from './store/retention.js';
+import { fileDigest } from './store/local.js';
+import { verifyArchive, type VerifySource } from './verify.js';
+import type { VerifyReport } from './verify/report.js';
 
 export interface ProcessorDeps {
   config: Config;
+  /** Queues the verify that VERIFY_AFTER_BACKUP asks for. */
+  queue: JobQueue;
   catalog: Catalog;
   bucket: ArchiveBucket;
   pins: ArchivePins;
@@ -38,7 +44,12 @@ export function createProcessors(deps: ProcessorDeps): Processor<Job>[] {
     startingProgress: (job) => ({ tablesTotal: job.tables.length }),
     run: (job, context) => runRestore(job, context, deps),
   };
-  return [backup, restore] as Processor<Job>[];
+  const verify: Processor<VerifyJob> = {
+    kind: 'verify',
+    startingProgress: (job) => ({ tablesTotal: job.tables.length }),
+    run: (job, context) => runVerify(job, context, deps),
+  };
+  return [backup, restore, verify] as Processor<Job>[];
 }
 
 async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<JobResult> {
@@ -48,7 +59,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   if (earlier?.metadata.job === job.id) {
     // An earlier attempt (maybe on another instance) finished both copies; only its ack was lost.
     log.info('an earlier attempt of this job stored the archive; nothing left to do');
-    return resultOf(job, catalog.dir.pathOf(job.archive), earlier, started);
+    return { ...resultOf(job, catalog.dir.pathOf(job.archive), earlier, started), ...(await verifyAfter(job, deps, log)) };
   }
   if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
   const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism, archivePassword: config.archivePasswords[0] };
@@ -62,7 +73,31 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   // An archive an earlier attempt published here before the object store copy existed: store it now.
   stored ??= await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
-  return resultOf(job, backup.path, stored, started);
+  return { ...resultOf(job, backup.path, stored, started), ...(await verifyAfter(job, deps, log)) };
+}
+
+/**
+ * VERIFY_AFTER_BACKUP: a verify of the new archive, queued as a job of its own (the backup is
+ * done either way; the verify's state says whether the archive holds). Its id follows from the
+ * backup's, so a retried backup queues it once.
+ */
+async function verifyAfter(job: BackupJob, deps: ProcessorDeps, log: Logger): Promise<Pick<JobResult, 'verify'>> {
+  const mode = deps.config.verifyAfterBackup;
+  if (mode === 'off') return {};
+  const verify = newVerifyJob(job.archive, job.tables, mode === 'deep', verifyJobIdAfter(job.id));
+  const summary = { verify: { job: verify.id, deep: verify.deep } };
+  try {
+    // Queued by an earlier attempt of this backup already (its state must not go back to queued).
+    if (await deps.queue.states.get(verify.id)) return summary;
+    await deps.pins.pin(job.archive, verify.id);
+    await deps.queue.enqueue(verify);
+  } catch (err) {
+    log.warn({ err }, 'could not queue the verify of the new archive');
+    await deps.pins.unpin(job.archive, verify.id).catch(() => undefined);
+    return {};
+  }
+  log.info({ verifyJob: verify.id, deep: verify.deep }, 'verify of the new archive queued');
+  return summary;
 }
 
 async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<null> {
@@ -84,6 +119,37 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
   }
   await deps.pins.unpin(job.archive, job.id).catch((err: unknown) => log.warn({ err }, 'unpinning the archive failed; retention clears it later'));
   return null;
+}
+
+/**
+ * Checks the archive where it is: the local file (its digest read again, compared with the
+ * object's), or the object fetched to a temporary file. A report with failures fails the job,
+ * keeping the report as its result.
+ */
+async function runVerify(job: VerifyJob, { signal, log, progress }: JobContext, deps: ProcessorDeps): Promise<VerifyReport> {
+  const { config, catalog } = deps;
+  const tempPath = catalog.dir.fetchPath(job.id);
+  let report: VerifyReport;
+  try {
+    const entry = await catalog.find(job.archive);
+    if (!entry) throw new PermanentJobError(`archive ${job.archive} not found`);
+    const object = entry.object && { sha256: entry.object.sha256, ...(entry.object.metadata.sha256 !== undefined && { metadataSha256: entry.object.metadata.sha256 }) };
+    let source: VerifySource;
+    if (entry.local) {
+      const path = catalog.dir.pathOf(job.archive);
+      source = { path, localSha256: (await fileDigest(path)).sha256, ...(object && { object }) };
+    } else {
+      source = { path: (await catalog.localCopy(job.archive, tempPath, signal)).path, ...(object && { object }) };
+    }
+    const settings = { mysql: config.mysql, deployment: deploymentOf(config), deferIndexes: config.restoreDeferIndexes, archivePasswords: config.archivePasswords };
+    report = await verifyArchive(job, source, settings, log, signal, progress);
+  } finally {
+    await rm(tempPath, { force: true });
+  }
+  // A failed attempt keeps its pin for the retry; retention clears the pins of jobs that are over.
+  await deps.pins.unpin(job.archive, job.id).catch((err: unknown) => log.warn({ err }, 'unpinning the archive failed; retention clears it later'));
+  if (!report.ok) throw new JobFailure(`archive ${job.archive} failed verification: ${report.failures.join('; ')}`, report);
+  return report;
 }
 
 /**

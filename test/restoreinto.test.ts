@@ -371,7 +371,7 @@ describe('restoreinto, the parts', () => {
     const own = 'CREATE DEFINER=`root`@`%` TRIGGER t1 AFTER UPDATE ON test.orders FOR EACH ROW FOLLOWS t0 INSERT INTO log VALUES (1)';
     const renamed = new Map([['t0', 't0_2']]);
     expect(retargetTrigger(own, 'orders', 'orders', new Set(), renamed)?.statement).toBe(
-      'CREATE DEFINER=`root`@`%` TRIGGER `t1` AFTER UPDATE ON `orders` FOR EACH ROW FOLLOWS `t0_2` INSERT INTO log VALUES (1)',
+      'CREATE DEFINER=`root`@`%` TRIGGER t1 AFTER UPDATE ON `orders` FOR EACH ROW FOLLOWS `t0_2` INSERT INTO log VALUES (1)',
     );
     // Non-ASCII names go in as the latin1 string of their UTF-8 bytes, as the dump's bytes are.
     const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');

@@ -7,6 +7,7 @@ import {
   type DatabaseName,
   type TableName,
 } from '../names.js';
+import { jsonObjectBody } from './json-body.js';
 import { badRequest, MAX_TABLES_PER_REQUEST, type Parsed, type RequestParts } from './request.js';
 
 /** `<p>.restoreinto`: tables of an archive into another database, under other names, or both. */
@@ -26,22 +27,9 @@ const SHAPE = '{"archive": "<name>.7z", "tables": ["t1", …], "database": "<db>
  * is: types, unknown keys, names, duplicates, and that the new names are distinct.
  */
 export function parseRestoreIntoRequest(req: RequestParts): Parsed<RestoreIntoRequest> {
-  if (req.unreadable !== undefined) return badRequest(req.unreadable);
-  for (const header of ['archivename', 'tables']) {
-    if (req.header(header) !== undefined) return badRequest(`restoreinto takes a JSON body, not the "${header}" header: ${SHAPE}`);
-  }
-  const text = req.body.trim();
-  if (text === '') return badRequest(`empty request: expected the JSON body ${SHAPE}`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return badRequest(`the body is not JSON (${(err as Error).message}): expected ${SHAPE}`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return badRequest(`the body must be a JSON object: ${SHAPE}`);
-  const body = raw as Record<string, unknown>;
-  const unknown = Object.keys(body).filter((key) => !KEYS.includes(key));
-  if (unknown.length > 0) return badRequest(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: expected ${SHAPE}`);
+  const parsed = jsonObjectBody(req, 'restoreinto', KEYS, SHAPE);
+  if (!parsed.ok) return parsed;
+  const body = parsed.value;
 
   if (typeof body.archive !== 'string') return badRequest('"archive" must be a string: the archive\'s file name');
   const archive = checkArchiveName(body.archive.trim());

@@ -10,6 +10,7 @@ import { replyError } from './reply-error.js';
 import { handleRestore } from './restore.js';
 import { handleRestoreInto } from './restoreinto.js';
 import { handleStatus } from './status.js';
+import { handleVerify } from './verify.js';
 
 type Handler = (msg: Msg, ctx: ApiContext) => Promise<void>;
 
@@ -21,6 +22,7 @@ const ENDPOINTS: [string, Handler, Record<string, string>][] = [
   ['restoreinto', handleRestoreInto, { status: 'bad' }],
   ['status', handleStatus, { status: 'bad' }],
   ['backups', handleBackups, { status: 'bad' }],
+  ['verify', handleVerify, { status: 'bad' }],
 ];
 
 /**

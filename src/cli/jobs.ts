@@ -3,6 +3,7 @@ import type { ServiceClient } from './client.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { followJob, jobStatus } from './follow.js';
 import { formatBytes, formatDuration } from './format.js';
+import type { JobResult } from '../job-kinds.js';
 import { statusText, type JobState } from './job-state.js';
 import { describeProgress, progressLine, progressView } from './progress-view.js';
 
@@ -28,7 +29,7 @@ export async function backup(client: ServiceClient, tables: string[], options: W
   }
   const state = await waitFor(client, id, options.json);
   if (options.json) return print(JSON.stringify(state));
-  const result = state.result;
+  const result = backupResultOf(state);
   print(keyValues([
     ['archive', result?.path ?? futurefilename],
     ['job', id],
@@ -111,7 +112,7 @@ export async function watch(client: ServiceClient, id: string | undefined, json:
 }
 
 /** Follows the job with a bar (terminal) or lines (otherwise) on stderr; the job's failure is exit 1. */
-async function waitFor(client: ServiceClient, id: string, quiet: boolean): Promise<JobState> {
+export async function waitFor(client: ServiceClient, id: string, quiet: boolean, failOnFailure = true): Promise<JobState> {
   const view = quiet ? { update() {}, stop() {} } : progressView();
   const interrupted = () => {
     view.stop();
@@ -126,17 +127,17 @@ async function waitFor(client: ServiceClient, id: string, quiet: boolean): Promi
     view.stop();
     process.off('SIGINT', interrupted);
   }
-  failIfFailed(state);
+  if (failOnFailure) failIfFailed(state);
   return state;
 }
 
-function failIfFailed(state: JobState): void {
+export function failIfFailed(state: JobState): void {
   if (state.status === 'failed') throw new CliError(EXIT.failed, `${state.kind} ${state.id} failed: ${state.reason ?? 'no reason given'}`);
 }
 
 function describeState(state: JobState): string {
   const progress = state.progress && describeProgress(state.progress);
-  const result = state.result;
+  const result = backupResultOf(state);
   return keyValues([
     ['job', state.id],
     ['kind', state.kind],
@@ -155,7 +156,12 @@ function describeState(state: JobState): string {
   ]);
 }
 
-function requireJobId(id: string | undefined, subject: string): string {
+/** A backup's result (another kind's result is not a JobResult). */
+function backupResultOf(state: JobState): JobResult | undefined {
+  return state.kind === 'backup' ? (state.result as JobResult | undefined) : undefined;
+}
+
+export function requireJobId(id: string | undefined, subject: string): string {
   if (!id) throw new CliError(EXIT.failed, `the service's ${subject} reply has no Backup-Job-Id header`);
   return id;
 }

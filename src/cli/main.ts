@@ -3,6 +3,7 @@ import { getArchive, listArchives, showArchive } from './archives.js';
 import { ServiceClient, type ConnectionFlags } from './client.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { backup, renames, restore, status, tableList, watch } from './jobs.js';
+import { verify } from './verify.js';
 
 const print = (text: string) => void process.stdout.write(`${text}\n`);
 const note = (text: string) => void process.stderr.write(`${text}\n`);
@@ -92,6 +93,17 @@ export function buildProgram(): Command {
     .argument('[job]', 'job id; without it, every job of the service')
     .option('--json', 'one JSON job state a line')
     .action((job: string | undefined, opts: { json?: boolean }, cmd: Command) => withClient(cmd, (c) => watch(c, job, opts.json === true, print, note)));
+
+  program
+    .command('verify')
+    .description('check an archive end to end: both copies, every CRC, each table\'s SHA-256; --deep also restores it into a scratch schema and compares a new dump byte for byte')
+    .argument('<archive>', 'archive name')
+    .option('--deep', 'restore every table into a scratch schema, count its rows, dump it again and compare')
+    .option('-w, --wait', 'follow the job to its end and print each check; exit 1 if one failed')
+    .option('--json', 'print the reply (or with --wait the final job state, its report as result) as JSON')
+    .action((archive: string, opts: { deep?: boolean; wait?: boolean; json?: boolean }, cmd: Command) =>
+      withClient(cmd, (c) => verify(c, archive, opts.deep === true, { wait: opts.wait === true, json: opts.json === true }, print)),
+    );
 
   program
     .command('get')

@@ -40,3 +40,19 @@ export interface JobCodec<J extends RuntimeJob, S extends RuntimeState> {
   /** Fields that every log line about the job carries. */
   logFields(job: J): Record<string, unknown>;
 }
+
+/**
+ * Thrown by a processor to fail its job for good while keeping what it found: the failed state
+ * carries `result` as a completed one would (a verify's report of what did not hold).
+ */
+export class JobFailure extends Error {
+  readonly retryable = false;
+
+  constructor(
+    message: string,
+    readonly result: unknown,
+  ) {
+    super(message);
+    this.name = 'JobFailure';
+  }
+}

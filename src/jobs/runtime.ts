@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { backoffDelay, sleep } from '../retry.js';
 import type { Lease, TableLocks } from './locks.js';
-import type { JobCodec, Processor, RuntimeJob } from './processor.js';
+import { JobFailure, type JobCodec, type Processor, type RuntimeJob } from './processor.js';
 import type { WorkQueue } from './queue.js';
 import { isFinal, stateIn, type JobStates, type RuntimeState } from './state.js';
 
@@ -25,7 +25,7 @@ const DEFAULT_RETRY_BACKOFF = { firstDelayMs: 1_000, maxDelayMs: 60_000 };
 
 /** Another attempt cannot help: the job fails at once, whatever attempts it has left. */
 function isPermanent(err: unknown): boolean {
-  return err instanceof ServiceError && !err.retryable;
+  return (err instanceof ServiceError && !err.retryable) || err instanceof JobFailure;
 }
 
 /**
@@ -197,7 +197,8 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       msg.nak();
     } else if (isPermanent(err) || attempt >= this.queue.settings.maxDeliver) {
       log.error({ err, attempt }, 'job failed');
-      await this.states.record(stateIn(base, 'failed', { reason, progress: at.progress.snapshot() })).catch(() => undefined);
+      const result = err instanceof JobFailure ? { result: err.result } : {};
+      await this.states.record(stateIn(base, 'failed', { reason, progress: at.progress.snapshot(), ...result })).catch(() => undefined);
       await this.discard(msg, reason);
     } else {
       const delayMs = backoffDelay(attempt, this.options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);

@@ -57,8 +57,7 @@ export function retargetTrigger(
 ): RetargetedTrigger | null {
   const m = HEADER.exec(statement);
   if (!m) return null;
-  const [whole, lead = '', nameId = '', middle = '', _onId, forEachRow = '', orderId] = m;
-  void _onId;
+  const [whole, lead = '', nameId = '', middle = '', onId = '', forEachRow = '', orderId] = m;
   const oldName = lastPart(nameId);
   const name = freshName(oldName, fromTable, toTable, taken);
   if (name !== oldName) renamed.set(oldName.toLowerCase(), name);
@@ -67,13 +66,20 @@ export function retargetTrigger(
     const other = renamed.get(lastPart(orderId).toLowerCase());
     if (other !== undefined) order = latin1Identifier(other);
   }
-  const header = `${lead}${latin1Identifier(name)}${middle}${latin1Identifier(toTable)}${forEachRow}${order}`;
+  // What needs no change keeps the dump's spelling: the trigger then reads as it was written.
+  const nameAsDumped = isUnqualified(nameId) && name === oldName ? nameId : latin1Identifier(name);
+  const onAsDumped = isUnqualified(onId) && lastPart(onId) === toTable ? onId : latin1Identifier(toTable);
+  const header = `${lead}${nameAsDumped}${middle}${onAsDumped}${forEachRow}${order}`;
   const body = statement.slice(m.index + whole.length);
   return {
     statement: statement.slice(0, m.index) + header + body,
     name,
     bodyNamesOldTable: fromTable !== toTable && namesIdentifier(body, fromTable),
   };
+}
+
+function isUnqualified(identifier: string): boolean {
+  return (identifier.match(new RegExp(ID, 'g')) ?? []).length === 1;
 }
 
 /** The last part of a possibly qualified identifier, unquoted, as Unicode. */

@@ -21,9 +21,10 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
-import { ConflictError, ForbiddenError } from '../errors.js';
+import { ConflictError } from '../errors.js';
 import type { TableName } from '../names.js';
 import { connect, disconnect, type Connection } from './connection.js';
+import { createTriggersOnLoaded } from './scratch-triggers.js';
 import { addCheckSql, checkConstraints, checkNamesPerSchema, dropCheckSql, planCheckNames, type CheckConstraint, type CheckNamePlan } from './check-constraints.js';
 import { addForeignKeySql, foreignKeys } from './foreign-keys.js';
 import { freshName, latin1Identifier, retargetTrigger } from './retarget.js';
@@ -33,9 +34,6 @@ import type { SwapNames } from './swap-names.js';
 import { createLoadedTable, keptFromEarlierAttempt, markLoaded, type LoadedTable } from './scratch-loaded.js';
 import { createPlanTable, planHasSteps, runPlan, writePlan, type PlanStep } from './swap-plan.js';
 import { recoverScratch } from './swap-recovery.js';
-
-/** ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR (a DEFINER needing SUPER). */
-const ACCESS_DENIED_ERRNOS = new Set([1044, 1142, 1227]);
 
 /** Where a restore puts its tables: absent fields mean the service's own database and the archive's names. */
 export interface SwapTarget {
@@ -250,29 +248,7 @@ export class TableSwap {
    */
   private async tryTriggers(sessions: string[][]): Promise<void> {
     const { scratch } = this.names;
-    for (const [session, statements] of sessions.entries()) {
-      if (!statements.some((statement) => statementKind(statement) === 'trigger')) continue;
-      const table = this.tables[session] as TableName;
-      const conn = await connect(this.settings, { rawBytes: true });
-      try {
-        await conn.query(`USE ${latin1Identifier(scratch)}`);
-        for (const statement of statements) {
-          // Only settings and triggers: anything else a dump runs after its first trigger runs once, after the swap.
-          const kind = statementKind(statement);
-          // Unqualified, so the trial lands on the loaded copy whatever schema the dump named.
-          const trial = kind === 'trigger' ? retargetTrigger(statement, table, table, new Set(), new Map())?.statement : kind === 'set' ? statement : undefined;
-          if (trial !== undefined) await conn.query(trial);
-        }
-      } catch (err) {
-        const e = err as { sqlState?: string; errno?: number; message: string };
-        const reason = `${table}.sql: the server refuses its triggers (nothing was changed): ${e.message.slice(0, 300)}`;
-        // The server answered (an SQL state): the same statement fails again. A lost connection may not.
-        if (typeof e.sqlState !== 'string') throw new Error(reason, { cause: err });
-        throw ACCESS_DENIED_ERRNOS.has(e.errno ?? 0) ? new ForbiddenError(reason, { cause: err }) : new ConflictError(reason, { cause: err });
-      } finally {
-        await disconnect(conn);
-      }
-    }
+    await createTriggersOnLoaded(this.settings, scratch, this.tables, sessions);
     const [rows] = await this.admin.query<RowDataPacket[]>('SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?', [scratch]);
     for (const row of rows) await this.admin.query(`DROP TRIGGER ${q(scratch)}.${q(String(row.name))}`);
   }
