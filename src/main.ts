@@ -9,6 +9,8 @@ import { JobQueue } from './job-queue.js';
 import { openDeclaredBucket } from './jobs/declarations.js';
 import { TableLocks } from './jobs/locks.js';
 import { WorkQueue } from './jobs/queue.js';
+import { JobLeases } from './jobs/job-lease.js';
+import { retryTransient } from './transient.js';
 import { JobRuntime } from './jobs/runtime.js';
 import { JobStates } from './jobs/state.js';
 import { createProcessors, deploymentOf } from './processors.js';
@@ -38,11 +40,21 @@ const DRAIN_TIMEOUT_MS = 10_000;
 const EXIT_DEADLINE_AFTER_GRACE_MS = 9_500;
 /** How often retention looks for old archives besides after each backup. */
 const RETENTION_INTERVAL_MS = 5 * 60_000;
+/** How long start-up waits out a cluster that moves (several leader elections of 4–9 s on 2.9). */
+const STARTUP_RETRY_MS = 60_000;
 
 /** Set once the service runs; a signal that comes earlier just ends the process. */
 let shutdown: ((signal: string) => Promise<void>) | null = null;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => (shutdown ? void shutdown(signal) : process.exit(0)));
+}
+
+/**
+ * A start-up step on JetStream, retried while the cluster moves: an instance started while a node
+ * is down (a leader election under way) waits it out instead of exiting 1.
+ */
+function atStartup<T>(step: () => Promise<T>): Promise<T> {
+  return retryTransient(step, { forMs: STARTUP_RETRY_MS });
 }
 
 /** The values the `streams/` declarations may use as `${NAME}`. */
@@ -53,7 +65,8 @@ function declarationSettings(config: Config): Record<string, string | number> {
     QUEUE_GROUP: config.queueGroup,
     JS_REPLICAS: config.jsReplicas,
     JOB_ACK_WAIT: config.jobAckWaitMs,
-    JOB_MAX_DELIVER: config.jobMaxDeliver,
+    // One delivery more than attempts: the last, to record that the last attempt died (runtime.ts).
+    JOB_DELIVERIES: config.jobMaxDeliver + 1,
     JOB_STATE_BUCKET: config.jobStateBucket,
     JOB_STATE_TTL: config.jobStateTtlMs,
   };
@@ -95,19 +108,19 @@ async function run(config: Config, log: Logger): Promise<void> {
   })().catch(() => undefined);
 
   // One KV bucket, several key spaces, each with one owner that gets the bucket here and is the
-  // only one to read or write its keys: job. (JobStates), lock.table. (TableLocks), pin. and
+  // only one to read or write its keys: job. (JobStates), lock.table. (TableLocks), lock.job. (JobLeases), pin. and
   // prune. (ArchivePins), seq. (BackupNames), sched. (SlotClaims), verdict. (the catalog's Verdicts).
-  const stateBucket = await openDeclaredBucket(nc, 'job-state.kv.json', declarationSettings(config));
-  const work = await WorkQueue.open(nc, {
+  const stateBucket = await atStartup(() => openDeclaredBucket(nc, 'job-state.kv.json', declarationSettings(config)));
+  const work = await atStartup(() => WorkQueue.open(nc, {
     stream: config.jobsStream,
     subjectPrefix: config.subjectPrefix,
     consumer: config.queueGroup,
     ackWaitMs: config.jobAckWaitMs,
     maxDeliver: config.jobMaxDeliver,
-  }, declarationSettings(config));
+  }, declarationSettings(config)));
   const states = new JobStates<JobState>(nc, stateBucket, config.subjectPrefix);
   const queue = new JobQueue(work, states, new BackupNames(stateBucket));
-  const bucket = await ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log);
+  const bucket = await atStartup(() => ArchiveBucket.open(nc, { bucket: config.objectBucket, replicas: config.jsReplicas, description: 'nats-mysql-tables-backup: the .7z archives' }, log));
   const catalog = new Catalog(dir, bucket, log, stateBucket, config.archivePasswords);
   catalog.startBackgroundTests();
   const pins = new ArchivePins(stateBucket);
@@ -124,9 +137,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   );
   const codec = { decode: decodeJob, queuedState, logFields: (job: Job) => ({ archive: job.archive }) };
   const locks = new TableLocks(stateBucket, 2 * config.jobAckWaitMs);
-  const runtime = new JobRuntime(work, states, codec, locks, { slots: config.maxParallelJobs, log });
+  const leases = new JobLeases(stateBucket, 2 * config.jobAckWaitMs);
+  const runtime = new JobRuntime(work, states, codec, locks, leases, { slots: config.maxParallelJobs, log });
   for (const processor of createProcessors({ config, queue, catalog, bucket, pins, retention })) runtime.register(processor);
-  await runtime.start();
+  await atStartup(() => runtime.start());
   const sessions = new SessionPool(config.mysql);
   const subscriptions = startApi(nc, { config, catalog, queue, pins, sessions, tables: new TableNames(sessions), log }, {
     name: PACKAGE_NAME,

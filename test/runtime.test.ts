@@ -4,11 +4,13 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ServiceError, UnavailableError } from '../src/errors.js';
 import { openDeclaredBucket } from '../src/jobs/declarations.js';
 import { TableLocks } from '../src/jobs/locks.js';
+import { JobLeases } from '../src/jobs/job-lease.js';
 import type { JobContext, Processor } from '../src/jobs/processor.js';
 import { WorkQueue } from '../src/jobs/queue.js';
 import { JobRuntime } from '../src/jobs/runtime.js';
@@ -98,6 +100,8 @@ function fakeProcessor(calls: Calls): Processor<FakeJob> {
 
 interface Harness {
   work: WorkQueue;
+  /** The job-state bucket, for playing another process's part in the job leases. */
+  kv: KV;
   states: JobStates<FakeState>;
   calls: Calls;
   enqueue(plan: Plan): Promise<FakeJob>;
@@ -115,7 +119,7 @@ async function harness(): Promise<Harness> {
     QUEUE_GROUP: settings.consumer,
     JS_REPLICAS: 1,
     JOB_ACK_WAIT: ACK_WAIT_MS,
-    JOB_MAX_DELIVER: MAX_DELIVER,
+    JOB_DELIVERIES: MAX_DELIVER + 1,
     JOB_STATE_BUCKET: `rt_${tag}`,
     JOB_STATE_TTL: 3_600_000,
   };
@@ -126,6 +130,7 @@ async function harness(): Promise<Harness> {
   const jsm = await jetstreamManager(nc);
   return {
     work,
+    kv,
     states,
     calls,
     async enqueue(plan) {
@@ -135,7 +140,7 @@ async function harness(): Promise<Harness> {
       return job;
     },
     async startRuntime() {
-      const runtime = new JobRuntime(work, states, codec, new TableLocks(kv, 2 * ACK_WAIT_MS), { slots: 2, log, retryBackoff: { firstDelayMs: RETRY_DELAY_MS, maxDelayMs: RETRY_DELAY_MS } });
+      const runtime = new JobRuntime(work, states, codec, new TableLocks(kv, 2 * ACK_WAIT_MS), new JobLeases(kv, 2 * ACK_WAIT_MS), { slots: 2, log, retryBackoff: { firstDelayMs: RETRY_DELAY_MS, maxDelayMs: RETRY_DELAY_MS } });
       runtime.register(fakeProcessor(calls));
       runtimes.push(runtime);
       await runtime.start();
@@ -274,4 +279,84 @@ describe('the job runtime', () => {
     const [a, b] = jobs.map((job) => h.calls.get(job.id)![0]!).sort((x, y) => x.at - y.at);
     expect(b!.at).toBeGreaterThanOrEqual(a!.end!);
   });
+  describe('one run per job across processes (the job lease)', () => {
+    const STALE_MS = 2 * ACK_WAIT_MS;
+    /** Another process's lease on the job, as it writes it. */
+    const foreignLease = (id: string, renewedAt = Date.now()) => JSON.stringify({ job: id, holder: 'another-process', renewedAt });
+
+    it('waits while another process holds the lease, and drops the delivery when that run finished the job', async () => {
+      const h = await harness();
+      const id = randomUUID();
+      await h.kv.create(`lock.job.${id}`, foreignLease(id));
+      const renewer = setInterval(() => void h.kv.put(`lock.job.${id}`, foreignLease(id)).catch(() => undefined), 1_000);
+      try {
+        const job: FakeJob = { id, kind: 'fake', plan: 'ok' };
+        await h.states.record(codec.queuedState(job));
+        await h.work.publish('fake', new TextEncoder().encode(JSON.stringify(job)), `job:${id}`);
+        await h.startRuntime();
+        // Longer than the ack wait: the waiting delivery heartbeats, so it is not redelivered either.
+        await new Promise((resolve) => setTimeout(resolve, ACK_WAIT_MS + 2_000));
+        expect(h.calls.get(id)).toBeUndefined();
+        expect((await h.states.get(id))?.state).toBe('queued');
+        // The other process's run ends: it records completed and releases its lease.
+        await h.states.record(stateIn(codec.queuedState(job), 'completed', { attempts: 1 }));
+      } finally {
+        clearInterval(renewer);
+      }
+      await h.kv.delete(`lock.job.${id}`);
+      await expect.poll(() => h.messagesLeft(), { timeout: 10_000 }).toBe(0);
+      expect(h.calls.get(id)).toBeUndefined();
+      expect((await h.states.get(id))?.state).toBe('completed');
+    }, 40_000);
+
+    it('takes over a lease its holder stopped renewing (after staleMs), and runs the job once', async () => {
+      const h = await harness();
+      const id = randomUUID();
+      const since = Date.now();
+      await h.kv.create(`lock.job.${id}`, foreignLease(id, since));
+      const job: FakeJob = { id, kind: 'fake', plan: 'ok' };
+      await h.states.record(codec.queuedState(job));
+      await h.work.publish('fake', new TextEncoder().encode(JSON.stringify(job)), `job:${id}`);
+      await h.startRuntime();
+      const done = await h.waitFor(id, (s) => s.state === 'completed', 30_000);
+      expect(done.attempts).toBe(1);
+      expect(h.calls.get(id)).toHaveLength(1);
+      expect(h.calls.get(id)![0]!.at - since).toBeGreaterThanOrEqual(STALE_MS - 100);
+      expect(await h.messagesLeft()).toBe(0);
+    }, 40_000);
+
+    it('stops its own attempt when another process took its lease over, and runs it again once the lease is free', async () => {
+      const h = await harness();
+      await h.startRuntime();
+      const job = await h.enqueue('wait-first');
+      const onWire = mirrored(h, job.id);
+      await h.waitFor(job.id, (s) => s.state === 'active');
+      // Another process takes the lease (its own already stale, so this one may take it back).
+      await h.kv.put(`lock.job.${job.id}`, foreignLease(job.id, Date.now() - STALE_MS));
+      const done = await h.waitFor(job.id, (s) => s.state === 'completed', 30_000);
+      expect(done.attempts).toBe(2);
+      const [first, second] = h.calls.get(job.id)!;
+      expect(first?.aborted).toBe(true);
+      expect(second?.at).toBeGreaterThanOrEqual(first!.end!);
+      const stopped = onWire.find((s) => s.state === 'interrupted');
+      expect(stopped?.reason).toMatch(/^stopped: this process could not keep the job's lease \(the lease of job .* was taken over by another-process\)/);
+    }, 40_000);
+  });
+
+  it(`records failed when the last of JOB_MAX_DELIVER attempts died (the consumer's one extra delivery)`, async () => {
+    const h = await harness();
+    const job = await h.enqueue('ok');
+    // Three workers take the job and die without a word (no ack, no nak).
+    const consumer = await h.work.js.consumers.get(h.work.settings.stream, h.work.settings.consumer);
+    for (let delivery = 1; delivery <= MAX_DELIVER; delivery++) {
+      const msg = await consumer.next({ expires: ACK_WAIT_MS + 3_000 });
+      expect(msg?.info.deliveryCount).toBe(delivery);
+    }
+    await h.startRuntime();
+    const failed = await h.waitFor(job.id, (s) => s.state === 'failed', 20_000);
+    expect(failed).toMatchObject({ status: 'failed', attempts: MAX_DELIVER });
+    expect(failed.reason).toBe(`gave up after ${MAX_DELIVER} attempts: the last one ended without a result (its process died, or lost NATS)`);
+    expect(h.calls.get(job.id)).toBeUndefined();
+    expect(await h.messagesLeft()).toBe(0);
+  }, 60_000);
 });

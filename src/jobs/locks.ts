@@ -45,29 +45,48 @@ export class TableLocks {
     return new Lease(this.kv, jobId, held);
   }
 
-  private async tryTake(key: string, jobId: string, signal: AbortSignal): Promise<number | { holder: string }> {
-    const value = JSON.stringify({ job: jobId, renewedAt: Date.now() } satisfies LockValue);
+  private tryTake(key: string, jobId: string, signal: AbortSignal): Promise<number | { holder: string }> {
+    return takeKey(this.kv, key, { job: jobId, renewedAt: Date.now() }, (current) => current.job === jobId, this.staleMs, signal);
+  }
+}
+
+/**
+ * Takes `key` for `value`'s holder: when free, when `isOwn` says the current value is the same
+ * holder's, or when its holder did not renew it for `staleMs`. The new revision, or who holds it.
+ */
+export async function takeKey<V extends { renewedAt: number; job: string }>(
+  kv: KV,
+  key: string,
+  value: V,
+  isOwn: (current: V) => boolean,
+  staleMs: number,
+  signal: AbortSignal,
+): Promise<number | { holder: string }> {
+  const text = JSON.stringify(value);
+  try {
+    return await kv.create(key, text);
+  } catch {
+    // Held by someone, or a delete marker is in the way: look.
+  }
+  const entry = await retryTransient(() => kv.get(key), { signal });
+  if (!entry || entry.operation !== 'PUT') {
     try {
-      return await this.kv.create(key, value);
+      return await kv.update(key, text, entry?.revision ?? 0);
     } catch {
-      // Held by someone, or a delete marker is in the way: look.
-    }
-    const entry = await retryTransient(() => this.kv.get(key), { signal });
-    if (!entry || entry.operation !== 'PUT') {
-      try {
-        return await this.kv.update(key, value, entry?.revision ?? 0);
-      } catch {
-        return { holder: 'unknown' };
-      }
-    }
-    const current = entry.json<LockValue>();
-    if (current.job !== jobId && Date.now() - current.renewedAt < this.staleMs) return { holder: current.job };
-    try {
-      return await this.kv.update(key, value, entry.revision);
-    } catch {
-      return { holder: current.job };
+      return { holder: 'unknown' };
     }
   }
+  const current = entry.json<V>();
+  if (!isOwn(current) && Date.now() - current.renewedAt < staleMs) return { holder: holderOf(current) };
+  try {
+    return await kv.update(key, text, entry.revision);
+  } catch {
+    return { holder: holderOf(current) };
+  }
+}
+
+function holderOf(value: { job: string; holder?: unknown }): string {
+  return typeof value.holder === 'string' ? value.holder : value.job;
 }
 
 export class Lease {

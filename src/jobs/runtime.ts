@@ -3,6 +3,7 @@ import { ServiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { backoffDelay, sleep } from '../retry.js';
+import { LeaseLostError, type JobLease, type JobLeases } from './job-lease.js';
 import type { Lease, TableLocks } from './locks.js';
 import { JobFailure, type JobCodec, type Processor, type RuntimeJob } from './processor.js';
 import type { WorkQueue } from './queue.js';
@@ -22,6 +23,17 @@ const PROGRESS_INTERVAL_MS = 250;
 /** At a shutdown, how long writing a handed-back job's state may take before it is given up. */
 const HAND_BACK_WRITE_MS = 3_000;
 const DEFAULT_RETRY_BACKOFF = { firstDelayMs: 1_000, maxDelayMs: 60_000 };
+
+/** The nak of an interrupted attempt, sent once the attempt is over in every respect. */
+type HandBack = () => void;
+
+/** Why an attempt was stopped by its own process: it could not keep its job lease. */
+class FencedError extends Error {
+  constructor(why: string) {
+    super(`this process could not keep the job's lease (${why})`);
+    this.name = 'FencedError';
+  }
+}
 
 /** Another attempt cannot help: the job fails at once, whatever attempts it has left. */
 function isPermanent(err: unknown): boolean {
@@ -48,6 +60,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     readonly states: JobStates<S>,
     private readonly codec: JobCodec<J, S>,
     private readonly locks: TableLocks,
+    private readonly leases: JobLeases,
     private readonly options: RuntimeOptions,
   ) {}
 
@@ -132,26 +145,31 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       return;
     }
     const abort = new AbortController();
-    const done = this.attempt(job, msg, abort, log);
-    this.active.set(job.id, { abort, done });
+    const attempt = this.attempt(job, msg, abort, log);
+    this.active.set(job.id, { abort, done: attempt.then(() => undefined) });
+    let handBack: HandBack | void;
     try {
-      await done;
+      handBack = await attempt;
     } finally {
       this.active.delete(job.id);
     }
+    // Only now: a redelivery must find the job no longer running here (and its lease released).
+    handBack?.();
   }
 
   /** One delivery of `job`: active → completed | failed | delayed | interrupted. */
-  private async attempt(job: J, msg: JsMsg, abort: AbortController, log: Logger): Promise<void> {
+  private async attempt(job: J, msg: JsMsg, abort: AbortController, log: Logger): Promise<HandBack | void> {
     const attempt = msg.info.deliveryCount;
     const base: S = { ...this.codec.queuedState(job), attempts: attempt };
     const processor = this.processors.get(job.kind);
     const progress = new Progress();
     Object.assign(progress, processor?.startingProgress?.(job));
     let lease: Lease | null = null;
+    let jobLease: JobLease | null = null;
     const heartbeat = setInterval(() => {
       msg.working();
       lease?.renew().catch((err: unknown) => log.warn({ err }, 'renewing table locks failed'));
+      if (jobLease) this.renewOrFence(jobLease, abort, log);
     }, Math.max(1_000, this.queue.settings.ackWaitMs / 3));
     let published = '';
     const publishProgress = async (event: 'active' | 'progress') => {
@@ -160,11 +178,26 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       published = snapshot;
       await this.states.record(stateIn(base, 'active', { progress: progress.snapshot() }), event);
     };
-    const reporter = setInterval(() => publishProgress('progress').catch((err: unknown) => log.warn({ err }, 'publishing progress failed')), PROGRESS_INTERVAL_MS);
-    log.info({ attempt }, 'job started');
+    let reporter: NodeJS.Timeout | undefined;
     const started = Date.now();
     try {
+      let waited = false;
+      jobLease = await this.leases.acquire(job.id, abort.signal, (holder) => {
+        if (!waited) log.info({ holder, attempt }, 'another process runs this job; waiting until it ends or its lease goes stale');
+        waited = true;
+      });
+      if (waited && (await this.finishedMeanwhile(job, msg, log))) return;
+      if (attempt > this.queue.settings.maxDeliver) {
+        // The consumer allows one delivery more than JOB_MAX_DELIVER: this one, to record that the last attempt died.
+        const reason = `gave up after ${this.queue.settings.maxDeliver} attempts: the last one ended without a result (its process died, or lost NATS)`;
+        log.error({ attempt }, reason);
+        await this.states.record(stateIn(base, 'failed', { reason, attempts: this.queue.settings.maxDeliver })).catch(() => undefined);
+        await this.discard(msg, reason);
+        return;
+      }
+      log.info({ attempt }, 'job started');
       await publishProgress('active');
+      reporter = setInterval(() => publishProgress('progress').catch((err: unknown) => log.warn({ err }, 'publishing progress failed')), PROGRESS_INTERVAL_MS);
       if (!processor) throw new ServiceError('bad-request', `no processor runs ${job.kind} jobs`, { retryable: false });
       const locks = processor.locks?.(job) ?? [];
       if (locks.length > 0) {
@@ -178,23 +211,56 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       await msg.ackAck().catch((err: unknown) => log.warn({ err }, 'the ack of a completed job was lost; its redelivery will be dropped'));
     } catch (err) {
       clearInterval(reporter);
-      await this.settleFailure(err, { job, msg, base, attempt, abort, log, progress });
+      return await this.settleFailure(err, { job, msg, base, attempt, abort, log, progress });
     } finally {
       clearInterval(reporter);
       clearInterval(heartbeat);
       await lease?.release();
+      await jobLease?.release();
     }
   }
 
-  private async settleFailure(err: unknown, at: { job: J; msg: JsMsg; base: S; attempt: number; abort: AbortController; log: Logger; progress: Progress }): Promise<void> {
+  /**
+   * The heartbeat's renewal of the job's lease. A lease another process took over, or one not
+   * renewed for `fenceAfterMs` (cut off from NATS), stops the attempt: by the time anyone may take
+   * the lease over (`staleMs`), this process no longer runs the job.
+   */
+  private renewOrFence(jobLease: JobLease, abort: AbortController, log: Logger): void {
+    const fence = (why: string) => {
+      if (abort.signal.aborted) return;
+      log.error({ why }, 'stopping the job: this process may no longer hold it');
+      abort.abort(new FencedError(why));
+    };
+    if (Date.now() - jobLease.confirmedAt > this.leases.fenceAfterMs) {
+      fence(`its lease was not renewed for ${Math.round((Date.now() - jobLease.confirmedAt) / 1000)} s`);
+      return;
+    }
+    jobLease.renew().catch((err: unknown) => {
+      if (err instanceof LeaseLostError) fence(err.message);
+      else log.warn({ err }, 'renewing the job lease failed; retried with the next heartbeat');
+    });
+  }
+
+  /** After waiting for another process's run: whether that run finished the job (the redelivery is then dropped). */
+  private async finishedMeanwhile(job: J, msg: JsMsg, log: Logger): Promise<boolean> {
+    const state = await this.states.get(job.id).catch(() => null);
+    if (!state || !isFinal(state)) return false;
+    log.info({ status: state.status }, 'the other run finished the job; dropping this delivery');
+    await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
+    return true;
+  }
+
+  private async settleFailure(err: unknown, at: { job: J; msg: JsMsg; base: S; attempt: number; abort: AbortController; log: Logger; progress: Progress }): Promise<HandBack | void> {
     const { msg, base, attempt, log } = at;
     const reason = err instanceof Error ? err.message : String(err);
     if (at.abort.signal.aborted) {
-      log.warn({ err }, 'job interrupted; handing it back for redelivery');
-      const handedBack = stateIn(base, 'interrupted', { reason: 'interrupted by a shutdown; queued again' });
+      const fenced = at.abort.signal.reason instanceof FencedError;
+      log.warn({ err }, fenced ? 'job stopped (fenced); handing it back for redelivery' : 'job interrupted; handing it back for redelivery');
+      const why = fenced ? `stopped: ${(at.abort.signal.reason as Error).message}; queued again` : 'interrupted by a shutdown; queued again';
+      const handedBack = stateIn(base, 'interrupted', { reason: why });
       await this.states.record(handedBack, 'interrupted', AbortSignal.timeout(HAND_BACK_WRITE_MS)).catch(() => undefined);
       await this.pullsEnded;
-      msg.nak();
+      return () => msg.nak();
     } else if (isPermanent(err) || attempt >= this.queue.settings.maxDeliver) {
       log.error({ err, attempt }, 'job failed');
       const result = err instanceof JobFailure ? { result: err.result } : {};
