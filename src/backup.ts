@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from './config.js';
 import { ArchiveWriter } from './archive/writer.js';
 import { inspectArchive, type Inspection } from './archive/reader.js';
+import { DigestStream } from './backup/digest-stream.js';
 import { checkWritten, crc32Hex, type WrittenEntry } from './archive/written.js';
 import { buildManifest, MANIFEST_ENTRY, type TableSummary } from './archive/manifest.js';
 import type { BackupJob } from './job-kinds.js';
@@ -15,7 +15,7 @@ import { Progress } from './progress.js';
 import { ConsistentSnapshot } from './mysql/dump.js';
 import type { Logger } from './log.js';
 import { entryNameOf, type TableName } from './names.js';
-import { tablesOf } from './store/catalog.js';
+import { tablesOf } from './store/catalog-entry.js';
 import { fileDigest, type BackupDir } from './store/local.js';
 
 export interface BackupSettings {
@@ -276,30 +276,5 @@ class PhaseClock {
     const now = Date.now();
     this.ms[phase] = now - this.last;
     this.last = now;
-  }
-}
-
-/** Passes bytes through, counting them and hashing them (SHA-256 and CRC32). */
-class DigestStream extends Transform {
-  bytes = 0;
-  crc32 = 0;
-  private readonly hash = createHash('sha256');
-  private digest: string | null = null;
-
-  constructor(private readonly onBytes: (bytes: number) => void = () => undefined) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.onBytes(chunk.length);
-    this.hash.update(chunk);
-    this.crc32 = crc32(chunk, this.crc32);
-    callback(null, chunk);
-  }
-
-  hex(): string {
-    this.digest ??= this.hash.digest('hex');
-    return this.digest;
   }
 }

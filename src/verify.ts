@@ -12,7 +12,7 @@ import { TableSwap } from './mysql/swap.js';
 import { loadTable } from './mysql/table-load.js';
 import { entryNameOf, type TableName } from './names.js';
 import { Progress } from './progress.js';
-import { tablesOf } from './store/catalog.js';
+import { tablesOf } from './store/catalog-entry.js';
 import { ReportBuilder, type VerifyReport } from './verify/report.js';
 
 export interface VerifySettings {

@@ -1,39 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { ENCRYPTED, inspectArchive, type Inspection } from '../archive/reader.js';
 import { MANIFEST_ENTRY, readManifest, type Manifest } from '../archive/manifest.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
 import { compareArchives, fileDigest, type BackupDir, type LocalArchive } from './local.js';
-import type { ArchiveBucket, StoredArchive } from './objects.js';
+import type { ArchiveBucket } from './objects.js';
+import type { StoredArchive } from './stored-archive.js';
 import { localKey, Verdicts } from './verdicts.js';
 import type { KV } from '@nats-io/kv';
-
-/** Where an archive is: the backup directory, the Object Store bucket, or both. */
-type Place = 'local' | 'object' | 'both';
-
-export interface CatalogEntry {
-  name: ArchiveName;
-  stored: Place;
-  /** Bytes of the `.7z` (the local file's when there is one). */
-  size: number;
-  /** When the backup was made, ISO 8601. */
-  created: string;
-  local?: LocalArchive;
-  object?: StoredArchive;
-  /** Set when both places hold the name but not the same bytes: neither copy is used. */
-  conflict?: string;
-}
+import { BackgroundTests } from './background-tests.js';
+import { BoundedCache } from './bounded-cache.js';
+import { conflictOf, entryOf, sortable, tablesOf, usable, type CatalogEntry, type Place, type TablesOf } from './catalog-entry.js';
 
 interface Description {
   tables: string[];
   stored: Place;
 }
 
-type TablesOf = { ok: true; tables: string[] } | { ok: false; reason: string };
-
-const CACHE_LIMIT = 256;
 /**
  * An untested local archive up to this size is CRC-tested within the request (about 30 ms): the
  * seed's `bad` for corrupt data holds there at once. A larger one is answered from its header
@@ -42,16 +27,6 @@ const CACHE_LIMIT = 256;
 const INLINE_TEST_MAX_BYTES = 1024 * 1024;
 /** The start-up pass over untested archives waits this long, leaving the first requests the CPU. */
 const BACKGROUND_PASS_DELAY_MS = 10_000;
-
-/** The table entries of a tested archive, in its own order, or why it is not a backup. */
-export function tablesOf(name: string, inspection: Inspection): TablesOf {
-  if (!inspection.ok) return { ok: false, reason: `archive ${name} is unreadable: ${inspection.reason}` };
-  const tables = inspection.entries.filter((e) => e.name !== MANIFEST_ENTRY && e.name.endsWith('.sql'));
-  const empty = tables.filter((e) => e.size === 0);
-  if (empty.length > 0) return { ok: false, reason: `archive ${name} holds empty ${empty.map((e) => e.name).join(', ')}` };
-  if (tables.length === 0) return { ok: false, reason: `archive ${name} holds no table` };
-  return { ok: true, tables: tables.map((e) => e.name) };
-}
 
 /**
  * One view of the archives in the backup directory and in the Object Store bucket (as the
@@ -62,8 +37,7 @@ export function tablesOf(name: string, inspection: Inspection): TablesOf {
 export class Catalog {
   /** Each local archive's tested verdict, kept across restarts (in the job-state bucket). */
   readonly verdicts: Verdicts;
-  private backgroundTests: Promise<void> = Promise.resolve();
-  private readonly queuedTests = new Set<string>();
+  private readonly backgroundTests: BackgroundTests;
   private readonly underway = new Map<string, Promise<unknown>>();
   private readonly localListings = new BoundedCache<Inspection>();
   private readonly localDigests = new BoundedCache<string>();
@@ -78,6 +52,7 @@ export class Catalog {
     private readonly passwords: readonly string[] = [],
   ) {
     this.verdicts = new Verdicts(dir.root, verdictStore);
+    this.backgroundTests = new BackgroundTests(dir, this.verdicts, (local) => this.testLocal(local), log);
   }
 
   /** The password that opened an archive, from its inspection (undefined: not encrypted). */
@@ -219,12 +194,7 @@ export class Catalog {
    * (archives from before verdicts were kept, copied in by hand), after a short delay.
    */
   startBackgroundTests(delayMs = BACKGROUND_PASS_DELAY_MS): void {
-    setTimeout(() => {
-      void this.dir.list().then(
-        (locals) => locals.forEach((local) => this.testLater(local)),
-        (err: unknown) => this.log.warn({ err }, 'could not list the backup directory for the background tests'),
-      );
-    }, delayMs).unref();
+    this.backgroundTests.startPass(delayMs);
   }
 
   private async fetch(object: StoredArchive, tempPath: string, signal?: AbortSignal): Promise<string> {
@@ -289,7 +259,7 @@ export class Catalog {
     }
     if (local.size <= INLINE_TEST_MAX_BYTES) return this.testLocal(local);
     const listing = await this.listLocal(local);
-    if (listing.ok) this.testLater(local);
+    if (listing.ok) this.backgroundTests.add(local);
     return listing;
   }
 
@@ -297,27 +267,6 @@ export class Catalog {
     const inspection = await inspectArchive(this.dir.pathOf(local.name), { passwords: this.passwords });
     this.verdicts.set(local, inspection, 'tested', (err) => this.log.warn({ err, archive: local.name }, 'could not keep an archive\'s verdict'), this.localDigests.get(localKey(local)));
     return inspection;
-  }
-
-  /** Queues a whole-archive test of a local archive not yet tested (one test runs at a time). */
-  private testLater(local: LocalArchive): void {
-    if (this.queuedTests.has(local.name)) return;
-    this.queuedTests.add(local.name);
-    this.backgroundTests = this.backgroundTests.then(async () => {
-      try {
-        const current = await this.dir.stat(local.name);
-        if (!current || (await this.verdicts.get(current))) return;
-        const started = Date.now();
-        const inspection = await this.testLocal(current);
-        const log = { archive: local.name, size: current.size, ms: Date.now() - started };
-        if (inspection.ok) this.log.info(log, 'archive tested in the background');
-        else this.log.warn({ ...log, reason: inspection.reason }, 'archive failed its background test: it is answered bad from now on');
-      } catch (err) {
-        this.log.warn({ err, archive: local.name }, 'background test of an archive failed to run');
-      } finally {
-        this.queuedTests.delete(local.name);
-      }
-    });
   }
 
   private localDigest(local: LocalArchive): Promise<string> {
@@ -337,52 +286,3 @@ export class Catalog {
   }
 }
 
-/** An archive that is not a usable backup exists but cannot be used: ConflictError. */
-function usable(tables: TablesOf): string[] {
-  if (!tables.ok) throw new ConflictError(tables.reason);
-  return tables.tables;
-}
-
-function entryOf(local: LocalArchive | undefined, object: StoredArchive | undefined): CatalogEntry {
-  const name = (local?.name ?? object?.name) as ArchiveName;
-  const created = object?.metadata.created ?? new Date(local?.mtimeMs ?? Date.parse(object?.mtime ?? '')).toISOString();
-  const entry: CatalogEntry = {
-    name,
-    stored: local && object ? 'both' : local ? 'local' : 'object',
-    size: local?.size ?? object?.size ?? 0,
-    created,
-    ...(local && { local }),
-    ...(object && { object }),
-  };
-  if (local && object && local.size !== object.size) {
-    entry.conflict = conflictOf(name, `${local.size} bytes`, `${object.size} bytes`);
-  }
-  return entry;
-}
-
-function conflictOf(name: string, local: string, object: string): string {
-  return `archive ${name} differs between the backup directory (${local}) and the object store (${object}); remove the wrong copy`;
-}
-
-function sortable(entry: CatalogEntry): { name: ArchiveName; size: number; mtimeMs: number } {
-  return { name: entry.name, size: entry.size, mtimeMs: entry.local?.mtimeMs ?? Date.parse(entry.created) };
-}
-
-/** A small insertion-ordered cache that forgets the oldest entry beyond CACHE_LIMIT. */
-class BoundedCache<T> {
-  private readonly entries = new Map<string, { value: T; key: string }>();
-
-  get(id: string): T | undefined {
-    return this.entries.get(id)?.value;
-  }
-
-  keyOf(id: string): string | undefined {
-    return this.entries.get(id)?.key;
-  }
-
-  set(id: string, value: T, key = id): void {
-    this.entries.delete(id);
-    if (this.entries.size >= CACHE_LIMIT) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(id, { value, key });
-  }
-}

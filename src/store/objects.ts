@@ -6,60 +6,17 @@ import { pipeline } from 'node:stream/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, StorageType, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { checkArchiveName, type ArchiveName } from '../names.js';
+import type { ArchiveName } from '../names.js';
+import { isPortableObjectName, metaSubjectOf, objectDigestOf, toStored, type ArchiveMetadata, type StoredArchive } from './stored-archive.js';
 import type { Logger } from '../log.js';
 import { retryWithBackoff } from '../retry.js';
 import { SharedRun } from '../shared-run.js';
-
-/** What the service writes next to each archive object (all values are strings). */
-export interface ArchiveMetadata {
-  /** Table entries, comma-separated, in the archive's own order (`orders.sql,customers.sql`); not for an encrypted archive. */
-  tables?: string;
-  size: string;
-  /** Hex SHA-256 of the `.7z` file. */
-  sha256: string;
-  created: string;
-  host: string;
-  database: string;
-  job: string;
-  /** The host name of the service instance that made it. */
-  instance: string;
-  /** A scheduled backup: the schedule's name and the slot's time (ISO 8601, UTC). */
-  schedule?: string;
-  slot?: string;
-  /** `true` for an archive encrypted with ARCHIVE_PASSWORD(S) (never the password). */
-  encrypted?: string;
-}
-
-export interface StoredArchive {
-  name: ArchiveName;
-  bucket: string;
-  size: number;
-  /** The Object Store's digest (`SHA-256=…`), as `nats obj info` shows it. */
-  digest: string;
-  /** Hex SHA-256 of the object's bytes, from that digest. */
-  sha256: string;
-  mtime: string;
-  metadata: Partial<ArchiveMetadata>;
-}
 
 export interface BucketSettings {
   bucket: string;
   replicas: number;
   description?: string;
   watch?: { firstSyncMs: number };
-}
-
-/** The Object Store writes `SHA-256=` + base64url WITH padding. */
-function objectDigestOf(hexSha256: string): string {
-  const b64 = Buffer.from(hexSha256, 'hex').toString('base64');
-  return `SHA-256=${b64.replace(/\+/g, '-').replace(/\//g, '_')}`;
-}
-
-function hexOfObjectDigest(digest: string): string | null {
-  if (!digest.startsWith('SHA-256=')) return null;
-  const bytes = Buffer.from(digest.slice('SHA-256='.length), 'base64url');
-  return bytes.length === 32 ? bytes.toString('hex') : null;
 }
 
 /**
@@ -327,20 +284,6 @@ export class ArchiveBucket {
   }
 }
 
-/**
- * @nats-io/obj 3.4 encodes an object's name into its subject as Latin-1 (btoa), nats.go and the
- * CLI as UTF-8: only ASCII names mean the same object to both, and a name beyond Latin-1 throws.
- * The service's own archive names are ASCII; any other name is simply never in the bucket.
- */
-function isPortableObjectName(name: string): boolean {
-  return /^[\x20-\x7e]+$/.test(name);
-}
-
-/** The subject of an object's metadata entry (the client's padded base64url of its name). */
-function metaSubjectOf(bucket: string, name: string): string {
-  return `$O.${bucket}.M.${Buffer.from(name, 'latin1').toString('base64url')}${'='.repeat((3 - (name.length % 3)) % 3)}`;
-}
-
 function entryKey(info: Pick<ObjectInfo, 'nuid' | 'deleted'>): string {
   return `${info.nuid}:${info.deleted === true}`;
 }
@@ -350,13 +293,6 @@ function applyTo(view: Map<string, StoredArchive>, info: ObjectInfo): void {
   const stored = toStored(info);
   if (stored) view.set(stored.name, stored);
   else view.delete(info.name);
-}
-
-function toStored(info: ObjectInfo): StoredArchive | null {
-  const name = checkArchiveName(info.name);
-  const sha256 = hexOfObjectDigest(info.digest);
-  if (!name.ok || info.deleted || !sha256 || !info.name.endsWith('.7z')) return null;
-  return { name: name.value, bucket: info.bucket, size: info.size, digest: info.digest, sha256, mtime: info.mtime, metadata: (info.metadata ?? {}) as Partial<ArchiveMetadata> };
 }
 
 function retrying<T>(what: string, log: Logger, attempt: () => Promise<T>, forMs = RETRY_FOR_MS, signal?: AbortSignal): Promise<T> {

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { ArchiveName } from '../names.js';
-import type { Catalog, CatalogEntry } from './catalog.js';
+import type { Catalog } from './catalog.js';
+import type { CatalogEntry } from './catalog-entry.js';
 import type { ArchivePins } from './pins.js';
 
 export interface RetentionPolicy {
