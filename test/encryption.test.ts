@@ -35,6 +35,12 @@ async function backup(service: RunningService): Promise<string> {
   return state.archive;
 }
 
+async function verify(service: RunningService, archive: string): Promise<{ status: string; reason?: string; result?: { tables: Record<string, { check: string; ok: boolean | null }[]> } }> {
+  const reply = await request(nc, `${service.prefix}.verify`, JSON.stringify({ archive, deep: true }));
+  expect(reply.body, reply.headers['Nats-Service-Error']).toBe('{"status": "ok"}');
+  return (await waitForJob(nc, service.prefix, reply.headers['Backup-Job-Id']!)) as never;
+}
+
 async function restored(service: RunningService, archive: string): Promise<string> {
   await db.query(`UPDATE ${TABLE} SET label = 'changed' WHERE id <= 50`);
   const reply = await request(nc, `${service.prefix}.restore`, `archive=${archive};tables=${TABLE}`);
@@ -96,6 +102,10 @@ it('makes AES-256 archives nothing can read without the password, and restores t
   const newArchive = await backup(rotated);
   expect(list(join(rotated.backupDir, newArchive), NEW).code).toBe(0);
   expect(list(join(rotated.backupDir, newArchive), OLD).code).not.toBe(0);
+  // A deep verify opens the old archive with the old password, and its re-dump is byte-equal.
+  const verified = await verify(rotated, oldArchive);
+  expect(verified.status, verified.reason).toBe('done');
+  expect(verified.result?.tables[TABLE]?.map((c) => [c.check, c.ok])).toEqual([['sha256', true], ['rows', true], ['redump', true]]);
   await rotated.stop();
 
   // A password that opens neither: the archive is "bad", with the reason.
@@ -105,6 +115,9 @@ it('makes AES-256 archives nothing can read without the password, and restores t
   expect(refused.headers['Nats-Service-Error']).toMatch(/encrypted: none of the 1 configured password/);
   const restore = await request(nc, `${wrong.prefix}.restore`, `archive=${newArchive};tables=${TABLE}`);
   expect(restore.body).toBe('{"status": "bad"}');
+  const unopened = await verify(wrong, newArchive);
+  expect(unopened.status).toBe('failed');
+  expect(unopened.reason).toMatch(/crc: encrypted: none of the 1 configured password/);
 
   for (const service of started) for (const secret of [OLD, NEW]) expect(JSON.stringify(service.logs) + service.stderr()).not.toContain(secret);
 }, 120_000);

@@ -140,7 +140,7 @@ async function harness(): Promise<Harness> {
       return job;
     },
     async startRuntime() {
-      const runtime = new JobRuntime(work, states, codec, new TableLocks(kv, 2 * ACK_WAIT_MS), new JobLeases(kv, 2 * ACK_WAIT_MS), { slots: 2, log, retryBackoff: { firstDelayMs: RETRY_DELAY_MS, maxDelayMs: RETRY_DELAY_MS } });
+      const runtime = new JobRuntime(work, states, codec, new TableLocks(kv, 2 * ACK_WAIT_MS), new JobLeases(kv, 2 * ACK_WAIT_MS), { slots: 2, log, retryBackoff: { firstDelayMs: RETRY_DELAY_MS, maxDelayMs: RETRY_DELAY_MS }, pullExpiresMs: 1_000 });
       runtime.register(fakeProcessor(calls));
       runtimes.push(runtime);
       await runtime.start();

@@ -14,10 +14,12 @@ export interface RuntimeOptions {
   log: Logger;
   /** The wait before the n-th retry of a failed job (jittered, see retry.ts). */
   retryBackoff?: { firstDelayMs: number; maxDelayMs: number };
+  /** How long one pull waits for a job (default 5 s); stop() waits for the pulls under way to end. */
+  pullExpiresMs?: number;
 }
 
 /** How long one pull waits for a job before asking again (also bounds how fast stop() is noticed). */
-const PULL_EXPIRES_MS = 5_000;
+const DEFAULT_PULL_EXPIRES_MS = 5_000;
 /** Progress is published at most this often. */
 const PROGRESS_INTERVAL_MS = 250;
 /** At a shutdown, how long writing a handed-back job's state may take before it is given up. */
@@ -93,7 +95,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     await Promise.race([Promise.all(jobs.map((j) => j.done)), grace]);
     clearTimeout(timer);
     // A job handed back must not land in one of our own pulls still waiting (it would nak it
-    // again and spend one of its deliveries): the nak waits until those end (PULL_EXPIRES_MS).
+    // again and spend one of its deliveries): the nak waits until those end (pullExpiresMs).
     this.pullsEnded = Promise.all(this.loops.filter((slot) => slot.waiting).map((slot) => slot.done)).then(() => undefined);
     for (const job of this.active.values()) job.abort.abort(new Error('service is shutting down'));
     await Promise.all(this.loops.map((slot) => slot.done));
@@ -104,7 +106,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       let msg: JsMsg | null;
       try {
         slot.waiting = true;
-        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+        msg = await consumer.next({ expires: this.options.pullExpiresMs ?? DEFAULT_PULL_EXPIRES_MS });
       } catch (err) {
         if (!this.running) break;
         this.options.log.warn({ err }, 'pulling a job failed; retrying');
