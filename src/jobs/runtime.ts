@@ -168,10 +168,13 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     Object.assign(progress, processor?.startingProgress?.(job));
     let lease: Lease | null = null;
     let jobLease: JobLease | null = null;
+    /** Set once the processor returned: the job's effects exist, so it is never stopped or run again. */
+    let workDone = false;
     const heartbeat = setInterval(() => {
       msg.working();
       lease?.renew().catch((err: unknown) => log.warn({ err }, 'renewing table locks failed'));
-      if (jobLease) this.renewOrFence(jobLease, abort, log);
+      if (jobLease && workDone) jobLease.renew().catch(() => undefined);
+      else if (jobLease) this.renewOrFence(jobLease, abort, log);
     }, Math.max(1_000, this.queue.settings.ackWaitMs / 3));
     let published = '';
     const publishProgress = async (event: 'active' | 'progress') => {
@@ -188,7 +191,8 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
         if (!waited) log.info({ holder, attempt }, 'another process runs this job; waiting until it ends or its lease goes stale');
         waited = true;
       });
-      if (waited && (await this.finishedMeanwhile(job, msg, log))) return;
+      // Also when the lease was free: a run whose process was cut off may have finished meanwhile.
+      if (await this.finishedMeanwhile(job, msg, log, waited)) return;
       if (attempt > this.queue.settings.maxDeliver) {
         // The consumer allows one delivery more than JOB_MAX_DELIVER: this one, to record that the last attempt died.
         const reason = `gave up after ${this.queue.settings.maxDeliver} attempts: the last one ended without a result (its process died, or lost NATS)`;
@@ -206,8 +210,9 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
         lease = await this.locks.acquire(job.id, locks, abort.signal, (holder) => log.debug({ holder }, 'waiting for another job that writes the same tables'));
       }
       const result = await processor.run(job, { signal: abort.signal, log, attempt, progress });
+      workDone = true;
       clearInterval(reporter);
-      await this.states.record(stateIn(base, 'completed', { progress: progress.snapshot(), ...(result !== null && result !== undefined ? { result } : {}) }));
+      await this.recordCompleted(stateIn(base, 'completed', { progress: progress.snapshot(), ...(result !== null && result !== undefined ? { result } : {}) }), log);
       log.info({ ms: Date.now() - started }, 'job done');
       // Completed is recorded: a lost ack only means a redelivery, which finds it completed and drops it.
       await msg.ackAck().catch((err: unknown) => log.warn({ err }, 'the ack of a completed job was lost; its redelivery will be dropped'));
@@ -243,11 +248,28 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     });
   }
 
-  /** After waiting for another process's run: whether that run finished the job (the redelivery is then dropped). */
-  private async finishedMeanwhile(job: J, msg: JsMsg, log: Logger): Promise<boolean> {
+  /**
+   * A job whose work is done is recorded completed whatever it takes: failing here would make it
+   * a failed attempt, and its retry would do the work again (a restore swapped in twice undoes
+   * the writes made in between). Retried until written (JetStream back after an outage), never
+   * cut short by the job's abort; only the process's exit deadline ends it.
+   */
+  private async recordCompleted(state: S, log: Logger): Promise<void> {
+    for (let delayMs = 500; ; delayMs = Math.min(2 * delayMs, 5_000)) {
+      try {
+        return await this.states.record(state);
+      } catch (err) {
+        log.warn({ err, retryInMs: delayMs }, 'recording a completed job failed; retrying (its work is not done again)');
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Before a run: whether another process's run finished the job meanwhile (the delivery is then dropped). */
+  private async finishedMeanwhile(job: J, msg: JsMsg, log: Logger, waited: boolean): Promise<boolean> {
     const state = await this.states.get(job.id).catch(() => null);
     if (!state || !isFinal(state)) return false;
-    log.info({ status: state.status }, 'the other run finished the job; dropping this delivery');
+    log.info({ status: state.status, waited }, 'another run finished the job; dropping this delivery');
     await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
     return true;
   }
