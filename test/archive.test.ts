@@ -271,7 +271,7 @@ describe.each(binaries)('archive layer with $label', ({ env }) => {
     // Appending to a header-encrypted archive would need its password: 7-Zip fails instead of waiting.
     await expect(new ArchiveWriter(headerEnc, { level: 1 }).addStream('more.sql', Readable.from(['x\n']))).rejects.toThrow(/7-Zip failed/);
     await expect(new ArchiveWriter(headerEnc, { level: 1 }).addFiles([secretFile])).rejects.toThrow(/7-Zip failed/);
-  }, 30_000);
+  }, 60_000);
 
   it('rejects missing, truncated, corrupted and non-7z files with a one-line reason', async () => {
     const dir = await freshDir();

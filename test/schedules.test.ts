@@ -382,5 +382,5 @@ describe('catchUp', () => {
     expect(line).toMatchObject({ schedule: 'daily', slot: slot.toISOString(), by: 'gone', status: 'queued' });
     expect(service.logs.some((l) => l.msg === 'schedule slot queued')).toBe(false);
     expect(await listing(service)).toEqual([]);
-  }, 30_000);
+  }, 90_000);
 });

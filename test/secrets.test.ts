@@ -234,7 +234,7 @@ it('connects with an nkey seed file, and a MySQL refusal reaches the requester w
   }
   expect(other.logs.find((l) => l.msg === 'starting')).toMatchObject({ config: { natsAuth: { kind: 'nkey', seedFile } } });
   expectNoMarker('the logs', JSON.stringify(other.logs) + other.stderr());
-}, 30_000);
+}, 60_000);
 
 describe('the logger', () => {
   it('redacts secret fields at any depth, in errors and their causes, and leaves the caller\'s objects alone', () => {

@@ -98,7 +98,7 @@ beforeAll(() => {
   makeCert('mysql-server', 'ca', 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n');
   makeCert('db-example', 'ca', 'subjectAltName=DNS:db.example\nextendedKeyUsage=serverAuth\n');
   makeCert('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-}, 30_000);
+}, 60_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
