@@ -2,7 +2,9 @@ import type { BackupNames } from './backup/names.js';
 import { decodeJob, encodeJob, newJobId, queuedState, type BackupJob, type JobState, type RestoreJob, type VerifyJob } from './job-kinds.js';
 import type { WorkQueue } from './jobs/queue.js';
 import type { JobStates } from './jobs/state.js';
+import { NotFoundError } from './errors.js';
 import type { ArchiveName, TableName } from './names.js';
+import { ArchiveBeingPruned, type ArchivePins } from './store/pins.js';
 
 export interface ScheduledBackup {
   id: string;
@@ -55,11 +57,29 @@ export class JobQueue {
     return this.work.publish('backup', encodeJob(job), `archive:${job.archive}`);
   }
 
-  /** Queues a restore or a verify (its id is its message id: a retried publish is a duplicate). */
-  async enqueue<J extends RestoreJob | VerifyJob>(job: J): Promise<J> {
-    await this.states.record(queuedState(job));
-    await this.work.publish(job.kind, encodeJob(job), `job:${job.id}`);
-    return job;
+  /**
+   * Queues a restore or a verify (its id is its message id: a retried publish is a duplicate),
+   * its archive pinned first: retention never removes an archive a queued job needs. `exists` is
+   * asked after the pin (retention may have removed the archive just before); the pin is taken
+   * back when the job could not be queued. NotFoundError when the archive is gone.
+   */
+  async enqueuePinned(job: RestoreJob | VerifyJob, pins: ArchivePins, exists: (archive: ArchiveName) => Promise<boolean>): Promise<void> {
+    const { archive } = job;
+    try {
+      await pins.pin(archive, job.id);
+    } catch (err) {
+      if (err instanceof ArchiveBeingPruned) throw new NotFoundError(err.message, { cause: err });
+      throw err;
+    }
+    let queued = false;
+    try {
+      if (!(await exists(archive))) throw new NotFoundError(`archive ${archive} not found`);
+      await this.states.record(queuedState(job));
+      await this.work.publish(job.kind, encodeJob(job), `job:${job.id}`);
+      queued = true;
+    } finally {
+      if (!queued) await pins.unpin(archive, job.id).catch(() => undefined);
+    }
   }
 
   /**

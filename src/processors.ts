@@ -90,11 +90,9 @@ async function verifyAfter(job: BackupJob, deps: ProcessorDeps, log: Logger): Pr
   try {
     // Queued by an earlier attempt of this backup already (its state must not go back to queued).
     if (await deps.queue.states.get(verify.id)) return summary;
-    await deps.pins.pin(job.archive, verify.id);
-    await deps.queue.enqueue(verify);
+    await deps.queue.enqueuePinned(verify, deps.pins, (name) => deps.catalog.has(name));
   } catch (err) {
     log.warn({ err }, 'could not queue the verify of the new archive');
-    await deps.pins.unpin(job.archive, verify.id).catch(() => undefined);
     return {};
   }
   log.info({ verifyJob: verify.id, deep: verify.deep }, 'verify of the new archive queued');

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
 import { MANIFEST_ENTRY, readManifest, type Manifest } from './archive/manifest.js';
@@ -13,6 +11,7 @@ import { loadTable } from './mysql/table-load.js';
 import { entryNameOf, type TableName } from './names.js';
 import { Progress } from './progress.js';
 import { tablesOf } from './store/catalog-entry.js';
+import { streamDigest } from './store/local.js';
 import { ReportBuilder, type VerifyReport } from './verify/report.js';
 
 export interface VerifySettings {
@@ -33,7 +32,7 @@ export interface VerifySource {
 }
 
 interface Digest {
-  bytes: number;
+  size: number;
   sha256: string;
 }
 
@@ -71,21 +70,22 @@ export async function verifyArchive(
   }
   const password = inspection.password === undefined ? undefined : passwords[inspection.password];
   const tables = listed.tables.map((entry) => entry.slice(0, -'.sql'.length) as TableName);
-  const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(source.path, password) : null;
-  checkManifest(report, inspection.entries.some((e) => e.name === MANIFEST_ENTRY), manifest, tables);
+  const hasManifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY);
+  const manifest = hasManifest ? await readManifest(source.path, password) : null;
+  checkManifest(report, hasManifest, manifest, tables);
 
   const sizes = new Map(inspection.entries.map((e) => [e.name, e.size]));
   progress.tablesTotal = tables.length;
   progress.bytesTotal = tables.reduce((sum, t) => sum + (sizes.get(entryNameOf(t)) ?? 0), 0) * (job.deep ? 2 : 1);
   const digests = new Map<TableName, Digest>();
   for (const table of tables) {
-    const digest = await digestOf(extractEntry(source.path, entryNameOf(table), password), (n) => (progress.bytesDone += n));
+    const digest = await streamDigest(extractEntry(source.path, entryNameOf(table), password), (n) => (progress.bytesDone += n));
     signal.throwIfAborted();
     digests.set(table, digest);
     const expected = manifest?.tables[table];
     if (!expected) report.tableCheck(table, 'sha256', null, 'the archive has no manifest to compare with');
-    else if (expected.sha256 !== digest.sha256 || expected.bytes !== digest.bytes) {
-      report.tableCheck(table, 'sha256', false, `${digest.bytes} bytes, SHA-256 ${digest.sha256}; the manifest says ${expected.bytes} bytes, SHA-256 ${expected.sha256}`);
+    else if (expected.sha256 !== digest.sha256 || expected.bytes !== digest.size) {
+      report.tableCheck(table, 'sha256', false, `${digest.size} bytes, SHA-256 ${digest.sha256}; the manifest says ${expected.bytes} bytes, SHA-256 ${expected.sha256}`);
     } else report.tableCheck(table, 'sha256', true);
     if (!job.deep) progress.tablesDone++;
   }
@@ -197,31 +197,20 @@ async function redump(tables: TableName[], archived: Archived, scratch: MysqlSet
   const snapshot = await ConsistentSnapshot.open(scratch, tables, 1);
   try {
     for (const table of tables) {
-      const again = await digestOf(snapshot.dumpTable(table), (n) => (progress.bytesDone += n));
+      const again = await streamDigest(snapshot.dumpTable(table), (n) => (progress.bytesDone += n));
       signal.throwIfAborted();
       const before = archived.digests.get(table) as Digest;
       if (!archived.manifest) {
         // The original tool's dumps are mysqldump's: another format, so no byte comparison.
         report.tableCheck(table, 'redump', null, 'not a dump of this service: loaded, not compared byte for byte');
-      } else if (again.sha256 === before.sha256 && again.bytes === before.bytes) {
-        report.tableCheck(table, 'redump', true, `dumped again: the same ${again.bytes} bytes`);
+      } else if (again.sha256 === before.sha256 && again.size === before.size) {
+        report.tableCheck(table, 'redump', true, `dumped again: the same ${again.size} bytes`);
       } else {
-        report.tableCheck(table, 'redump', false, `dumped again after the restore: ${again.bytes} bytes, SHA-256 ${again.sha256}; the archive's ${before.bytes} bytes, SHA-256 ${before.sha256}`);
+        report.tableCheck(table, 'redump', false, `dumped again after the restore: ${again.size} bytes, SHA-256 ${again.sha256}; the archive's ${before.size} bytes, SHA-256 ${before.sha256}`);
       }
       progress.tablesDone++;
     }
   } finally {
     await snapshot.close();
   }
-}
-
-async function digestOf(stream: Readable, onBytes: (n: number) => void): Promise<Digest> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-    onBytes((chunk as Buffer).length);
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }

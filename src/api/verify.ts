@@ -5,7 +5,6 @@ import { checkArchiveName, type ArchiveName, type TableName } from '../names.js'
 import type { ApiContext } from './context.js';
 import { jsonObjectBody } from './json-body.js';
 import { replyOk, requestParts } from './reply.js';
-import { pinAndEnqueue } from './restore.js';
 import { badRequest, type Parsed, type RequestParts } from './request.js';
 
 const SHAPE = '{"archive": "<name>.7z", "deep": true}';
@@ -38,8 +37,8 @@ export async function handleVerify(msg: Msg, ctx: ApiContext): Promise<void> {
   const entry = await ctx.catalog.find(archive);
   if (!entry) throw new NotFoundError(`archive ${archive} not found`);
   const listed = await ctx.catalog.tablesListed(entry).catch(() => null);
-  const job = newVerifyJob(archive, (listed ?? []).map((entry) => entry.replace(/\.sql$/, '') as TableName), deep);
-  await pinAndEnqueue(ctx, job);
+  const job = newVerifyJob(archive, (listed ?? []).map((name) => name.replace(/\.sql$/, '') as TableName), deep);
+  await ctx.queue.enqueuePinned(job, ctx.pins, (name) => ctx.catalog.has(name));
   ctx.log.info({ job: job.id, archive, deep }, 'verify queued');
   replyOk(msg, { status: 'ok' }, { 'Backup-Job-Id': job.id });
 }

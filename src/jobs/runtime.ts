@@ -139,13 +139,6 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       log.warn({ attempt: msg.info.deliveryCount }, 'job redelivered while this process still runs it; leaving it to that run');
       return;
     }
-    const previous = await this.states.get(job.id).catch(() => null);
-    if (previous && isFinal(previous)) {
-      // Finished before, but its ack was lost (the worker died right after): do not run it twice.
-      log.info({ status: previous.status }, 'job already finished; dropping the redelivery');
-      await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
-      return;
-    }
     const abort = new AbortController();
     const attempt = this.attempt(job, msg, abort, log);
     this.active.set(job.id, { abort, done: attempt.then(() => undefined) });
@@ -191,8 +184,8 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
         if (!waited) log.info({ holder, attempt }, 'another process runs this job; waiting until it ends or its lease goes stale');
         waited = true;
       });
-      // Also when the lease was free: a run whose process was cut off may have finished meanwhile.
-      if (await this.finishedMeanwhile(job, msg, log, waited)) return;
+      // Finished before (its ack lost as its worker died), or by the run this delivery waited for.
+      if (await this.finishedAlready(job, msg, log, waited)) return;
       if (attempt > this.queue.settings.maxDeliver) {
         // The consumer allows one delivery more than JOB_MAX_DELIVER: this one, to record that the last attempt died.
         const reason = `gave up after ${this.queue.settings.maxDeliver} attempts: the last one ended without a result (its process died, or lost NATS)`;
@@ -265,11 +258,11 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     }
   }
 
-  /** Before a run: whether another process's run finished the job meanwhile (the delivery is then dropped). */
-  private async finishedMeanwhile(job: J, msg: JsMsg, log: Logger, waited: boolean): Promise<boolean> {
+  /** Before a run, its lease held: whether the job is finished already (the delivery is then dropped, never run twice). */
+  private async finishedAlready(job: J, msg: JsMsg, log: Logger, waited: boolean): Promise<boolean> {
     const state = await this.states.get(job.id).catch(() => null);
     if (!state || !isFinal(state)) return false;
-    log.info({ status: state.status, waited }, 'another run finished the job; dropping this delivery');
+    log.info({ status: state.status, waitedForAnotherRun: waited }, 'job already finished; dropping the redelivery');
     await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
     return true;
   }
@@ -279,7 +272,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
     const reason = err instanceof Error ? err.message : String(err);
     if (at.abort.signal.aborted) {
       const fenced = at.abort.signal.reason instanceof FencedError;
-      log.warn({ err }, fenced ? 'job stopped (fenced); handing it back for redelivery' : 'job interrupted; handing it back for redelivery');
+      log.warn({ err, fenced }, 'job interrupted; handing it back for redelivery');
       const why = fenced ? `stopped: ${(at.abort.signal.reason as Error).message}; queued again` : 'interrupted by a shutdown; queued again';
       const handedBack = stateIn(base, 'interrupted', { reason: why });
       await this.states.record(handedBack, 'interrupted', AbortSignal.timeout(HAND_BACK_WRITE_MS)).catch(() => undefined);

@@ -156,12 +156,18 @@ export class BackupDir {
 }
 
 /** Bytes and hex SHA-256 of a file, read as a stream. */
-export async function fileDigest(path: string): Promise<{ size: number; sha256: string }> {
+export function fileDigest(path: string): Promise<{ size: number; sha256: string }> {
+  return streamDigest(createReadStream(path));
+}
+
+/** The size and hex SHA-256 of what `stream` yields; `onBytes` hears each chunk's length. */
+export async function streamDigest(stream: AsyncIterable<unknown>, onBytes?: (bytes: number) => void): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path)) {
+  for await (const chunk of stream) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
   }
   return { size, sha256: hash.digest('hex') };
 }
