@@ -64,6 +64,7 @@ export interface Config {
   /** A verify job queued after each backup: off, shallow or deep (VERIFY_AFTER_BACKUP). */
   verifyAfterBackup: 'off' | 'shallow' | 'deep';
   maxParallelJobs: number;
+  jobPullMs: number;
   jobAckWaitMs: number;
   jobMaxDeliver: number;
   shutdownGraceMs: number;
@@ -136,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',
     verifyAfterBackup: matching('VERIFY_AFTER_BACKUP', 'off', /^(off|shallow|deep)$/, '"off", "shallow" or "deep"') as Config['verifyAfterBackup'],
     maxParallelJobs: integer('MAX_PARALLEL_JOBS', 2, 1, 64),
+    jobPullMs: integer('JOB_PULL_SECONDS', 5, 1, 60) * 1000,
     jobAckWaitMs: integer('JOB_ACK_WAIT_SECONDS', 30, 5, 3600) * 1000,
     jobMaxDeliver: integer('JOB_MAX_DELIVER', 5, 1, 100),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_SECONDS', 30, 0, 3600) * 1000,

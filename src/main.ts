@@ -138,7 +138,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const codec = { decode: decodeJob, queuedState, logFields: (job: Job) => ({ archive: job.archive }) };
   const locks = new TableLocks(stateBucket, 2 * config.jobAckWaitMs);
   const leases = new JobLeases(stateBucket, 2 * config.jobAckWaitMs);
-  const runtime = new JobRuntime(work, states, codec, locks, leases, { slots: config.maxParallelJobs, log });
+  const runtime = new JobRuntime(work, states, codec, locks, leases, { slots: config.maxParallelJobs, pullExpiresMs: config.jobPullMs, log });
   for (const processor of createProcessors({ config, queue, catalog, bucket, pins, retention })) runtime.register(processor);
   await atStartup(() => runtime.start());
   const sessions = new SessionPool(config.mysql);

@@ -52,8 +52,8 @@ beforeAll(async () => {
     INSERT INTO dur_doomed VALUES (1);
   `);
   await db.query(`INSERT INTO dur_big (a, b, c) VALUES ${Array.from({ length: 1000 }, () => "(MD5(RAND()), RAND(), CONCAT(MD5(RAND()), MD5(RAND())))").join(',')}`);
-  // 256k rows, ~40 MB of SQL: a few seconds of work each way.
-  for (let i = 0; i < 8; i++) await db.query('INSERT INTO dur_big (a, b, c) SELECT MD5(RAND()), RAND(), CONCAT(MD5(RAND()), c) FROM dur_big');
+  // 128k rows, ~40 MB of SQL: a few seconds of work each way.
+  for (let i = 0; i < 7; i++) await db.query('INSERT INTO dur_big (a, b, c) SELECT MD5(RAND()), RAND(), CONCAT(MD5(RAND()), c) FROM dur_big');
   nc = await natsConnect();
 }, 120_000);
 

@@ -28,7 +28,7 @@ interface FakeJob {
 }
 type FakeState = RuntimeState & { plan: Plan };
 
-const ACK_WAIT_MS = 5_000;
+const ACK_WAIT_MS = 3_000;
 const MAX_DELIVER = 3;
 const RETRY_DELAY_MS = 600;
 const log = createLogger('silent');

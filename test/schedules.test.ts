@@ -74,11 +74,14 @@ function queuedLines(services: RunningService[], schedule: string): Record<strin
 beforeAll(async () => {
   db = await dbConnect();
   await db.query(`
-    DROP TABLE IF EXISTS sched_orders, sched_late;
+    DROP TABLE IF EXISTS sched_orders, sched_small, sched_late;
     CREATE TABLE sched_orders (id INT PRIMARY KEY, item VARCHAR(40));
+    CREATE TABLE sched_small (id INT PRIMARY KEY, item VARCHAR(40));
   `);
   // Big enough that a backup takes a moment, so the instance killed mid-test is likely mid-job.
   await db.query(`INSERT INTO sched_orders SELECT seq, MD5(seq) FROM ${numbers(100_000)}`);
+  // For the schedules whose backups need not last: they fire every few seconds.
+  await db.query(`INSERT INTO sched_small SELECT seq, MD5(seq) FROM ${numbers(500)}`);
   nc = await natsConnect();
 });
 
@@ -86,7 +89,7 @@ afterAll(async () => {
   await retire(nc, ...started);
   for (const bucket of buckets) await deleteStream(nc, `KV_${bucket}`);
   await nc?.close();
-  await db?.query('DROP TABLE IF EXISTS sched_orders, sched_late');
+  await db?.query('DROP TABLE IF EXISTS sched_orders, sched_small, sched_late');
   await db?.end();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -254,7 +257,7 @@ describe('a schedule on three instances', () => {
 
 describe('a claimer that died between claiming a slot and queueing its job', () => {
   it('is taken over after the lease by one instance, and the slot still makes one archive', async () => {
-    const env = deployment([{ name: 'ghosted', cron: '*/5 * * * * *', tables: ['sched_orders'] }]);
+    const env = deployment([{ name: 'ghosted', cron: '*/5 * * * * *', tables: ['sched_small'] }]);
     const services = await Promise.all([start(env, true), start(env, true)]);
     const kv = await new Kvm(nc).open(env.JOB_STATE_BUCKET!);
     const prefix = env.SUBJECT_PREFIX!;
@@ -268,7 +271,7 @@ describe('a claimer that died between claiming a slot and queueing its job', () 
       await kv.create(keyOf(slot), JSON.stringify({ status: 'claimed', by: 'ghost', at: Date.now(), job: jobOf(slot) } satisfies SlotClaim));
     }
     for (const slot of [s2!, s3!]) {
-      const job = { kind: 'backup', id: jobOf(slot), archive: nameOf(slot), tables: ['sched_orders'], requestedAt: new Date().toISOString(), schedule: 'ghosted', slot };
+      const job = { kind: 'backup', id: jobOf(slot), archive: nameOf(slot), tables: ['sched_small'], requestedAt: new Date().toISOString(), schedule: 'ghosted', slot };
       await kv.put(`job.${job.id}`, JSON.stringify({ ...job, status: 'queued', updatedAt: job.requestedAt, attempts: 0 }));
       if (slot === s3) {
         const { jetstream } = await import('@nats-io/jetstream');
@@ -308,7 +311,7 @@ async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs: number): Pr
 
 describe('a slot whose table is missing', () => {
   it('fails with the reason; the next slot tries again and makes the archive', async () => {
-    const env = deployment([{ name: 'late', cron: '*/2 * * * * *', tables: ['sched_orders', 'sched_late'] }]);
+    const env = deployment([{ name: 'late', cron: '*/2 * * * * *', tables: ['sched_small', 'sched_late'] }]);
     const service = await start(env);
     const failedLine = await service.waitForLog((l) => l.msg === 'schedule slot queued' && l.schedule === 'late', 15_000);
     const failed = await waitForJob(nc, service.prefix, String(failedLine.job));
@@ -334,8 +337,8 @@ describe('a slot whose table is missing', () => {
 describe('catchUp', () => {
   it('makes the latest missed slot at start, only one, and only for the schedule that asks', async () => {
     const env = deployment([
-      { name: 'catch', cron: '*/3 * * * * *', tables: ['sched_orders'], catchUp: true },
-      { name: 'plain', cron: '*/3 * * * * *', tables: ['sched_orders'] },
+      { name: 'catch', cron: '*/3 * * * * *', tables: ['sched_small'], catchUp: true },
+      { name: 'plain', cron: '*/3 * * * * *', tables: ['sched_small'] },
     ]);
     const first = await start(env);
     await first.waitForLog((l) => l.msg === 'schedule slot queued' && l.schedule === 'catch', 10_000);
@@ -368,7 +371,7 @@ describe('catchUp', () => {
     // is gone, which remembered the day before's slot as the last: as if restarted much later.
     const slot = new Date(Math.floor(Date.now() / 1000) * 1000 - 3 * 60_000);
     const cron = `${slot.getUTCSeconds()} ${slot.getUTCMinutes()} ${slot.getUTCHours()} * * *`;
-    const env = deployment([{ name: 'daily', cron, tables: ['sched_orders'], catchUp: true }]);
+    const env = deployment([{ name: 'daily', cron, tables: ['sched_small'], catchUp: true }]);
     const probe = await start({ ...env, BACKUP_SCHEDULES: '[]' }); // creates the job-state bucket
     await probe.stop();
     const kv = await new Kvm(nc).open(env.JOB_STATE_BUCKET!);

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { deleteStream, request, waitForJob, type JobStateReply } from './nats.js';
 
 export interface RunningService {
@@ -36,10 +36,10 @@ export function isolatedEnv(): { SUBJECT_PREFIX: string; JOBS_STREAM: string; OB
   };
 }
 
-/** Starts the real service (src/main.ts) as a child process and waits until it serves. */
+/** Starts the real service (src/main.ts, built by test/setup/build-service.ts) as a child process and waits until it serves. */
 export async function startService(env: Record<string, string> = {}): Promise<RunningService> {
-  const fullEnv: Record<string, string> & ReturnType<typeof isolatedEnv> = { ...isolatedEnv(), LOG_LEVEL: 'debug', ...env };
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
+  const fullEnv: Record<string, string> & ReturnType<typeof isolatedEnv> = { ...isolatedEnv(), LOG_LEVEL: 'debug', JOB_PULL_SECONDS: '1', ...env };
+  const child = spawn(process.execPath, [inject('serviceEntry')], {
     cwd: ROOT,
     env: { ...process.env, ...fullEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -112,7 +112,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
 
 /** Stops the services (SIGTERM) and deletes the job streams and buckets they made. */
 export async function retire(nc: NatsConnection, ...services: (RunningService | undefined)[]): Promise<void> {
-  for (const service of services) await service?.stop();
+  await Promise.all(services.map((service) => service?.stop()));
   for (const stream of new Set(services.map((s) => s?.stream))) if (stream) await deleteStream(nc, stream);
   for (const bucket of new Set(services.map((s) => s?.bucket))) if (bucket) await deleteStream(nc, `OBJ_${bucket}`);
   for (const bucket of new Set(services.map((s) => s?.stateBucket))) if (bucket) await deleteStream(nc, `KV_${bucket}`);
