@@ -56,7 +56,7 @@ async function createTables(): Promise<void> {
 
   const random = prng(42);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
-  const strings = ["it's", 'back\\slash', 'quote"d', 'new\nline\r\ttab', 'nul\u0000byte', 'emoji 😀🎉 和 ü', '', '\u001a ctrl-z', ';--', '/* not a comment */'];
+  const strings = ["it's", 'back\\slash', 'quote"d', 'new\nline\r\ttab', 'nul\u0000byte', 'emoji 😀🎉 和 ü', '', '\u001a ctrl-z', ';--', '/* not a comment */', 'crlf\r\nline'];
   const rows: unknown[][] = [];
   for (let i = 0; i < 2500; i++) {
     const nul = (v: unknown) => (i % 17 === 0 ? null : v);

@@ -74,13 +74,11 @@ export function selectRowsSql(definition: TableDefinition): string {
 }
 
 const NUMERIC = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric', 'double', 'real', 'year']);
-const BINARY = new Set([
-  'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob',
-  'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection',
-]);
+const BINARY = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
+const SPATIAL = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection']);
 const TEXT = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set']);
 
-/** SQL that yields the column's value as a literal: NULL, a number, X'…', b'…' or '…'. */
+/** SQL that yields the column's value as a literal: NULL, a number, _binary'…', X'…', b'…' or '…'. */
 function valueLiteralSql(column: ColumnInfo): string {
   const col = quoteIdentifier(column.name);
   const type = column.dataType.toLowerCase();
@@ -88,10 +86,23 @@ function valueLiteralSql(column: ColumnInfo): string {
   // A FLOAT's own text form keeps 6 digits; through DOUBLE it is exact and loads back bit-equal.
   if (type === 'float') return `IFNULL(${col} + 0e0, 'NULL')`;
   if (type === 'bit') return `IFNULL(CONCAT('b''', BIN(${col}), ''''), 'NULL')`;
-  if (BINARY.has(type)) return `IFNULL(CONCAT('X''', HEX(${col}), ''''), 'NULL')`;
-  if (TEXT.has(type) || type === 'json') return `QUOTE(CONVERT(${col} USING utf8mb4))`;
+  // Escaped, as mysqldump writes them: hex would double the bytes 7-Zip has to compress. No byte
+  // but an escaped one can end the literal in utf8mb4, and the restore reads statements byte for
+  // byte (latin1) over a binary connection. QUOTE(NULL) is the word NULL.
+  if (BINARY.has(type)) return `IF(${col} IS NULL, 'NULL', CONCAT('_binary', ${quoted(col)}))`;
+  if (SPATIAL.has(type)) return `IFNULL(CONCAT('X''', HEX(${col}), ''''), 'NULL')`;
+  if (TEXT.has(type) || type === 'json') return quoted(`CONVERT(${col} USING utf8mb4)`);
   // Dates, times and anything newer (MariaDB's uuid/inet6, …): their text form, quoted.
   return `QUOTE(${col})`;
+}
+
+/**
+ * The value as a quoted literal. QUOTE escapes backslash, quote, NUL and ^Z; a CR is escaped too,
+ * as mysqldump does, because the stock client drops a CR before a line feed (`mariadb < t.sql`
+ * loaded CR LF as LF). The dump sessions run with sql_mode '', so backslash escapes are on.
+ */
+function quoted(value: string): string {
+  return `REPLACE(QUOTE(${value}), '\\r', '\\\\r')`;
 }
 
 export function dumpHeader(definition: TableDefinition): string {

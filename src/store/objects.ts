@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Objm, StorageType, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
+import { Objm, setSha256Backend, StorageType, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ArchiveName } from '../names.js';
 import { isPortableObjectName, metaSubjectOf, objectDigestOf, toStored, type ArchiveMetadata, type StoredArchive } from './stored-archive.js';
@@ -64,6 +64,9 @@ export class ArchiveBucket {
 
   /** Opens the bucket, creating it only when it does not exist (never over another error). */
   static async open(nc: NatsConnection, settings: BucketSettings, log: Logger): Promise<ArchiveBucket> {
+    // The client hashes each put and get in pure JS by default: 0.3 s of CPU for a 22 MB archive
+    // (the bench's), against 0.05 s with node:crypto. Process-wide, and this process is Node.
+    setSha256Backend('native');
     const os = await new Objm(nc).create(settings.bucket, {
       replicas: settings.replicas,
       storage: StorageType.File,
