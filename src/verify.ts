@@ -1,9 +1,10 @@
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
-import { MANIFEST_ENTRY, readManifest, type Manifest } from './archive/manifest.js';
+import { dumpFormatOf, MANIFEST_ENTRY, readManifest, type Manifest } from './archive/manifest.js';
 import type { VerifyJob } from './job-kinds.js';
 import type { Logger } from './log.js';
 import { ConsistentSnapshot } from './mysql/dump.js';
+import { DUMP_FORMAT } from './mysql/dump-sql.js';
 import { createTriggersOnLoaded } from './mysql/scratch-triggers.js';
 import { swapNames } from './mysql/swap-names.js';
 import { TableSwap } from './mysql/swap.js';
@@ -203,6 +204,8 @@ async function redump(tables: TableName[], archived: Archived, scratch: MysqlSet
       if (!archived.manifest) {
         // The original tool's dumps are mysqldump's: another format, so no byte comparison.
         report.tableCheck(table, 'redump', null, 'not a dump of this service: loaded, not compared byte for byte');
+      } else if (dumpFormatOf(archived.manifest) !== DUMP_FORMAT) {
+        report.tableCheck(table, 'redump', null, `dumped by an earlier version of the service (dump format ${dumpFormatOf(archived.manifest)}, now ${DUMP_FORMAT}): loaded, not compared byte for byte`);
       } else if (again.sha256 === before.sha256 && again.size === before.size) {
         report.tableCheck(table, 'redump', true, `dumped again: the same ${again.size} bytes`);
       } else {

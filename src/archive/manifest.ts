@@ -1,4 +1,5 @@
 import type { SnapshotInfo } from '../mysql/dump.js';
+import { DUMP_FORMAT } from '../mysql/dump-sql.js';
 import { extractEntry } from './reader.js';
 
 export const MANIFEST_ENTRY = 'manifest.json';
@@ -12,6 +13,8 @@ export interface TableSummary {
 
 export interface Manifest {
   format: number;
+  /** How the .sql files were written (mysql/dump-sql.ts); absent in archives of dump format 1. */
+  dumpFormat?: number;
   tool: string;
   database: string;
   serverVersion: string;
@@ -32,6 +35,7 @@ export function buildManifest(
 ): Manifest {
   return {
     format: MANIFEST_FORMAT,
+    dumpFormat: DUMP_FORMAT,
     tool: 'nats-mysql-tables-backup',
     database,
     serverVersion: snapshot.serverVersion,
@@ -41,6 +45,11 @@ export function buildManifest(
     tables: Object.fromEntries(tables),
     ...scheduled,
   };
+}
+
+/** The dump format of an archive with this manifest (1 when the manifest does not say). */
+export function dumpFormatOf(manifest: Manifest): number {
+  return typeof manifest.dumpFormat === 'number' ? manifest.dumpFormat : 1;
 }
 
 /** The archive's manifest.json, extracted alone (a small entry in its own block); null when unreadable. */

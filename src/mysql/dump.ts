@@ -4,7 +4,7 @@ import type { MysqlSettings } from '../config.js';
 import type { TableName } from '../names.js';
 import { baseTables } from './catalog.js';
 import { connect, disconnect, type Connection } from './connection.js';
-import { dumpHeader, selectRowsSql, TableDumpStream } from './dump-sql.js';
+import { selectRowsSql, TableDumpStream } from './dump-sql.js';
 import { quoteIdentifier } from './sql.js';
 import { tablesNotFound } from './table-names.js';
 import { readDefinition, textOf, type TableDefinition } from './table-definition.js';
@@ -87,33 +87,37 @@ export class ConsistentSnapshot {
     const out = new TableDumpStream(definition);
     this.acquire().then(
       (session) => {
-        out.write(Buffer.from(dumpHeader(definition)));
-        const query = callbackSide(session).query({ sql: selectRowsSql(definition), rowsAsArray: true, typeCast: false });
-        const rows = query.stream({ highWaterMark: 256 });
-        let released = false;
-        const release = () => {
-          if (!released) {
-            released = true;
-            this.release(session);
-          }
-        };
-        // A streamed query has no callback, so mysql2 reports a lost connection on the
-        // connection, not on the stream: without this the dump would wait forever.
+        if (out.destroyed) {
+          this.release(session);
+          return;
+        }
+        out.start();
         const core = callbackSide(session);
-        const onConnectionError = (err: Error) => rows.destroy(err);
-        core.on('error', onConnectionError);
-        rows.on('error', (err: Error) => {
-          core.removeListener('error', onConnectionError);
-          release();
-          out.destroy(err);
+        let ended = false;
+        const end = (err?: Error) => {
+          if (ended) return;
+          ended = true;
+          core.removeListener('error', end);
+          this.release(session);
+          if (err) out.destroy(err);
+          else out.finish();
+        };
+        // Rows straight from the query's events; the connection is paused while the reader is behind.
+        const query = core.query({ sql: selectRowsSql(definition), rowsAsArray: true, typeCast: false });
+        query.on('result', (row: unknown) => {
+          if (!ended && !out.addRow((row as Buffer[])[0] as Buffer)) core.pause();
         });
-        rows.on('end', () => {
-          core.removeListener('error', onConnectionError);
-          release();
-          out.end();
+        out.onDemand = () => core.resume();
+        query.on('error', (err: Error) => end(err));
+        query.on('end', () => end());
+        // A streamed query has no callback, so mysql2 reports a lost connection on the
+        // connection, not on the query: without this the dump would wait forever.
+        core.on('error', end);
+        // The reader gave up (a failed backup): the session stays taken, mid-query, and close() cuts it off.
+        out.once('close', () => {
+          ended = true;
+          core.removeListener('error', end);
         });
-        out.on('close', release);
-        rows.pipe(out, { end: false });
       },
       (err: unknown) => out.destroy(err as Error),
     );
