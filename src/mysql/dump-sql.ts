@@ -95,10 +95,12 @@ const END_OF_STATEMENT = Buffer.from(';\n');
 /**
  * The SELECT that has the server format each row as one `(…)` literal. Doing it server-side
  * keeps the bytes exact (the server's own conversions) and takes the work off the Node thread.
- * Every piece is cast to BINARY so that columns of different collations never clash.
+ * The separators are binary strings, and a CONCAT with a binary argument is binary (MySQL and
+ * MariaDB alike): the pieces' bytes are taken as they are, so columns of different collations
+ * never clash. A CAST(… AS BINARY) of each piece, as before, cost a quarter of the server's time.
  */
 export function selectRowsSql(definition: TableDefinition): string {
-  const pieces = definition.columns.filter((c) => !c.generated).map((c) => `CAST(${valueLiteralSql(c)} AS BINARY)`);
+  const pieces = definition.columns.filter((c) => !c.generated).map((c) => valueLiteralSql(c));
   const row = `CONCAT(_binary'(', ${pieces.join(", _binary',', ")}, _binary')')`;
   return `SELECT ${row} FROM ${quoteIdentifier(definition.table)}`;
 }
