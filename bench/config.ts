@@ -49,6 +49,8 @@ export const config = {
   skipService: process.env['BENCH_SKIP_SERVICE'] === '1',
   /** Reuse bench/out/pipeline.json when it was measured on the same data set (saves minutes). */
   reusePipeline: process.env['BENCH_REUSE_PIPELINE'] === '1',
+  /** Runs of each timed backup and restore (service, mydumper + 7za, myloader); the median counts. */
+  repeats: numberEnv('BENCH_REPEATS', 3),
   /** Time limits for the service's jobs. */
   jobTimeoutMs: numberEnv('BENCH_JOB_TIMEOUT_S', 1800) * 1000,
 } as const;

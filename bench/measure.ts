@@ -9,6 +9,19 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number;
   return { seconds: (performance.now() - started) / 1000, result };
 }
 
+/**
+ * Runs `measure` `times` times, one after another; the run of median `seconds` of(run). Timings
+ * on a shared VM swing by a third from one minute to the next: one run is not a figure.
+ */
+export async function medianOf<T>(times: number, label: string, measure: () => Promise<T>, seconds: (run: T) => number): Promise<T> {
+  const runs: T[] = [];
+  for (let i = 0; i < times; i++) runs.push(await measure());
+  const sorted = [...runs].sort((a, b) => seconds(a) - seconds(b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as T;
+  if (times > 1) console.log(`  ${label}: ${runs.map((r) => seconds(r).toFixed(2)).join(', ')} s; median ${seconds(median).toFixed(2)} s`);
+  return median;
+}
+
 export interface RunOptions {
   /** File to read stdin from. */
   stdin?: string;

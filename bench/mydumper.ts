@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { clientArgs, config } from './config.js';
 import type { Scale } from './config.js';
 import { checkRestored, connect, recreateDatabase } from './db.js';
-import { fileSize, run, timed } from './measure.js';
+import { fileSize, medianOf, run, timed } from './measure.js';
 
 export interface MydumperResult {
   /** mydumper -t 2, one file per table (no chunks). */
@@ -45,11 +45,17 @@ export async function runMydumper(scale: Scale, tables: readonly string[], expec
   await mkdir(root, { recursive: true });
   try {
     const plain = join(root, 'dump');
-    const dump = await timed(() => run('mydumper', dumpArgs(scale, tables, plain)));
-    const files = (await readdir(plain)).sort();
     const archivePath = join(root, 'mydumper.7z');
-    const archive = await timed(() => run('7za', ['a', '-mx1', archivePath, ...files], { cwd: plain }));
-    const dumpBytes = files.reduce((sum, f) => sum + fileSize(join(plain, f)), 0);
+    const backup = await medianOf(config.repeats, 'mydumper -t 2 + 7za -mx1', async () => {
+      await rm(plain, { recursive: true, force: true });
+      await rm(archivePath, { force: true });
+      const dump = await timed(() => run('mydumper', dumpArgs(scale, tables, plain)));
+      const files = (await readdir(plain)).sort();
+      const archive = await timed(() => run('7za', ['a', '-mx1', archivePath, ...files], { cwd: plain }));
+      const dumpBytes = files.reduce((sum, f) => sum + fileSize(join(plain, f)), 0);
+      return { dump, archive, dumpBytes, archiveBytes: fileSize(archivePath) };
+    }, (b) => b.dump.seconds + b.archive.seconds);
+    const { dump, archive, dumpBytes } = backup;
     await rm(plain, { recursive: true, force: true });
 
     const chunked = join(root, 'chunked');
@@ -57,15 +63,17 @@ export async function runMydumper(scale: Scale, tables: readonly string[], expec
     const conn = await connect();
     try {
       const db = config.restoreDatabase;
-      await recreateDatabase(conn, db);
-      const load = await timed(() => run('myloader', [...clientArgs, '-t', String(THREADS), '-d', chunked, '-B', db, '-o', '-v', '1']));
+      const load = await medianOf(config.repeats, 'myloader -t 2', async () => {
+        await recreateDatabase(conn, db);
+        return timed(() => run('myloader', [...clientArgs, '-t', String(THREADS), '-d', chunked, '-B', db, '-o', '-v', '1']));
+      }, (l) => l.seconds);
       const check = await checkRestored(conn, db, expected, 'myloader restore');
       await conn.query(`DROP DATABASE \`${db}\``);
       return {
         dumpSeconds: dump.seconds,
         dumpBytes,
         archiveSeconds: archive.seconds,
-        archiveBytes: fileSize(archivePath),
+        archiveBytes: backup.archiveBytes,
         backupSeconds: dump.seconds + archive.seconds,
         chunkedDumpSeconds: chunkedDump.seconds,
         restoreSeconds: load.seconds,

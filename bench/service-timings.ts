@@ -10,7 +10,7 @@ import { checkRestored, connect } from './db.js';
 import { firstReply, waitUntilAnswering } from './first-replies.js';
 import { measureLatency, probes } from './latency.js';
 import type { SubjectLatency } from './latency.js';
-import { fileSize, sleep, timed } from './measure.js';
+import { fileSize, medianOf, sleep, timed } from './measure.js';
 import { startService } from './service.js';
 import type { Service } from './service.js';
 import { timeSmallTableRestore } from './small-table.js';
@@ -62,9 +62,9 @@ export async function runServiceTimings(
 
     console.log('service: backup, restore, one small table ...');
     const first = start('default');
-    const backup = await backupOf(client, first, tables, backupDir);
+    const backup = await medianOf(config.repeats, 'service backup', () => backupOf(client, first, tables, backupDir), (b) => b.seconds);
     const archiveName = basename(backup.file);
-    const restoreSeconds = await restore(client, first, archiveName, tables);
+    const restoreSeconds = await medianOf(config.repeats, 'service restore', () => restore(client, first, archiveName, tables), (seconds) => seconds);
     const restoreCheck = await compare(scale.database, expected);
     const smallTable = await timeSmallTableRestore(client, first, archiveName, scale.database, config.smallTable, expected[config.smallTable] ?? null);
     rss['default'] = await first.stop();
