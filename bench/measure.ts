@@ -10,8 +10,8 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number;
 }
 
 /**
- * Runs `measure` `times` times, one after another; the run of median `seconds` of(run). Timings
- * on a shared VM swing by a third from one minute to the next: one run is not a figure.
+ * Runs `measure` `times` times, one after another, and returns the run whose `seconds(run)` is the
+ * median. Timings on a shared VM swing by a third from one minute to the next: one run is not a figure.
  */
 export async function medianOf<T>(times: number, label: string, measure: () => Promise<T>, seconds: (run: T) => number): Promise<T> {
   const runs: T[] = [];
