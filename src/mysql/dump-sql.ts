@@ -28,7 +28,7 @@ export class TableDumpStream extends Readable {
   /** Called when the reader wants more after addRow() returned false. */
   onDemand: () => void = () => undefined;
   private readonly insertPrefix: Buffer;
-  private statement: Buffer;
+  private statement!: Buffer;
   private used = 0;
   private statementRows = 0;
 
@@ -36,8 +36,7 @@ export class TableDumpStream extends Readable {
     super({ highWaterMark: 4 * 1024 * 1024 });
     const columns = definition.columns.filter((c) => !c.generated).map((c) => quoteIdentifier(c.name));
     this.insertPrefix = Buffer.from(`INSERT INTO ${quoteIdentifier(definition.table)} (${columns.join(',')}) VALUES `);
-    this.statement = this.newStatement();
-    this.used = this.insertPrefix.length;
+    this.startStatement();
   }
 
   override _read(): void {
@@ -75,17 +74,15 @@ export class TableDumpStream extends Readable {
     this.used += END_OF_STATEMENT.copy(this.statement, this.used);
     this.emit('rows', this.statementRows);
     const more = this.push(this.statement.subarray(0, this.used));
-    this.statement = this.newStatement();
-    this.used = this.insertPrefix.length;
-    this.statementRows = 0;
+    this.startStatement();
     return more;
   }
 
-  /** A buffer for one statement, the INSERT prefix in place. */
-  private newStatement(): Buffer {
-    const buf = Buffer.allocUnsafe(this.insertPrefix.length + INSERT_TARGET_BYTES + 64 * 1024);
-    this.insertPrefix.copy(buf, 0);
-    return buf;
+  /** A fresh buffer for the next statement, the INSERT prefix in place. */
+  private startStatement(): void {
+    this.statement = Buffer.allocUnsafe(this.insertPrefix.length + INSERT_TARGET_BYTES + 64 * 1024);
+    this.used = this.insertPrefix.copy(this.statement, 0);
+    this.statementRows = 0;
   }
 }
 
