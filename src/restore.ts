@@ -75,7 +75,9 @@ export async function restoreTables(
     if (sessions.size > 0) log.info({ kept: [...sessions.keys()] }, 'resuming: the tables an earlier attempt loaded are kept');
     const loadsFailed = new AbortController();
     const loadSignal = signal ? AbortSignal.any([signal, loadsFailed.signal]) : loadsFailed.signal;
-    const queue = job.tables.filter((table) => !sessions.has(table));
+    // Biggest first: the last table to finish is then a small one, not one that loads alone for long.
+    const sizeOf = (table: TableName) => inspection.entries.find((e) => e.name === entryNameOf(table))?.size ?? 0;
+    const queue = job.tables.filter((table) => !sessions.has(table)).sort((a, b) => sizeOf(b) - sizeOf(a));
     const worker = async () => {
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
         loadSignal.throwIfAborted();
@@ -91,7 +93,7 @@ export async function restoreTables(
         sessions.set(table, loaded.deferred);
         // Counted while the other tables still load.
         const expected = manifest?.tables[table]?.rows;
-        const rows = await swap.rowCount(table);
+        const rows = loaded.rows ?? (await swap.rowCount(table));
         if (expected !== undefined) {
           if (rows !== expected) throw new ConflictError(`${entryNameOf(table)} loaded ${rows} rows, the archive's manifest says ${expected}`);
           progress.rowsDone += rows;

@@ -38,7 +38,7 @@ beforeAll(async () => {
   nc = await natsConnect();
   db = await dbConnect();
   await db.query('SET FOREIGN_KEY_CHECKS = 0');
-  await db.query(`DROP TABLE IF EXISTS ${BIG}, ${CHILD}, ${PARENT}`);
+  await db.query(`DROP TABLE IF EXISTS ${BIG}, ${CHILD}, ${PARENT}, at_counted`);
   await db.query('SET FOREIGN_KEY_CHECKS = 1');
   await db.query(`CREATE TABLE ${BIG} (id INT PRIMARY KEY, payload VARCHAR(200)) ENGINE=InnoDB`);
   await db.query(`INSERT INTO ${BIG} SELECT seq, REPEAT(SHA2(seq, 256), 3) FROM ${numbers(300000)}`);
@@ -53,7 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await retire(nc, ...started);
   await db?.query('SET FOREIGN_KEY_CHECKS = 0');
-  await db?.query(`DROP TABLE IF EXISTS ${BIG}, ${CHILD}, ${PARENT}`);
+  await db?.query(`DROP TABLE IF EXISTS ${BIG}, ${CHILD}, ${PARENT}, at_counted`);
   await db?.end();
   await nc?.close();
 });
@@ -109,6 +109,29 @@ describe('a restore that breaks half-way leaves the live table as it was', () =>
     expect(state.reason).toMatch(/loaded 300000 rows, the archive's manifest says 300001/);
     expect(await checksum(db, BIG)).toBe(liveChecksum);
     expect(await leftovers()).toEqual([]);
+  });
+
+  // The rows are counted from the INSERTs' replies; where those cannot tell, the table is counted.
+  it.each([
+    ['a duplicate updated (ON DUPLICATE KEY UPDATE)', 'INSERT INTO at_counted (id) VALUES (3),(4) ON DUPLICATE KEY UPDATE n = n + 1;'],
+    ['a duplicate ignored (INSERT IGNORE)', 'INSERT IGNORE INTO at_counted (id) VALUES (3),(4);'],
+    ['a row deleted after the INSERTs', 'INSERT INTO at_counted (id) VALUES (4),(5);\nDELETE FROM at_counted WHERE id = 5;'],
+  ])("a manifest's row count checked against the table's rows: %s", async (_what, statements) => {
+    const sql = `DROP TABLE IF EXISTS at_counted;\nCREATE TABLE at_counted (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0);\nINSERT INTO at_counted (id) VALUES (1),(2),(3);\n${statements}\n`;
+    const manifest = JSON.parse(extract(archivePath, 'manifest.json').toString('utf8')) as Record<string, unknown>;
+    const pack = (name: string, rows: number) =>
+      packArchive(service.backupDir, name, {
+        'at_counted.sql': sql,
+        'manifest.json': JSON.stringify({ ...manifest, tables: { at_counted: { entry: 'at_counted.sql', rows, bytes: sql.length, sha256: '' } } }),
+      });
+    // 4 rows in each case; a sum of the plain INSERTs' affected rows would say 6, 3 and 5.
+    pack('2000-01-01_00-00-11-backup.7z', 4);
+    expect((await restoreEnded(nc, service, '2000-01-01_00-00-11-backup.7z', 'at_counted')).status).toBe('done');
+    expect(await count(db, 'at_counted')).toBe(4);
+    pack('2000-01-01_00-00-12-backup.7z', 5);
+    const state = await restoreEnded(nc, service, '2000-01-01_00-00-12-backup.7z', 'at_counted');
+    expect(state.reason).toMatch(/loaded 4 rows, the archive's manifest says 5/);
+    await db.query('DROP TABLE at_counted');
   });
 
   it('its MySQL connection killed during the load', async () => {

@@ -6,6 +6,7 @@ import { backupDone, isolatedEnv, retire, startService, type RunningService } fr
 
 // A restore of 4 tables whose process is SIGKILLed while it loads the third: its retry keeps the
 // two tables it had loaded and counted, loads only the other two, and swaps all four at once.
+// Tables load biggest first: rs_a is the biggest, rs_d the smallest.
 const TABLES = ['rs_a', 'rs_b', 'rs_c', 'rs_d'];
 
 let nc: NatsConnection;
@@ -27,8 +28,8 @@ beforeAll(async () => {
   await db.query(`DROP TABLE IF EXISTS ${TABLES.join(', ')}`);
   for (const [i, table] of TABLES.entries()) {
     await db.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, payload VARCHAR(200), KEY k_payload (payload(20)))`);
-    // The first two small, the last two large enough to be still loading when the process dies.
-    await db.query(`INSERT INTO ${table} SELECT seq, CONCAT(SHA2(seq + ${i}, 256), SHA2(seq, 224)) FROM ${numbers(i < 2 ? 2000 : 150000)}`);
+    // Each large enough to be still loading when the process dies.
+    await db.query(`INSERT INTO ${table} SELECT seq, CONCAT(SHA2(seq + ${i}, 256), SHA2(seq, 224)) FROM ${numbers(100_000 - i * 5_000)}`);
   }
 }, 120_000);
 
@@ -46,7 +47,8 @@ it('a restore killed while loading its third table resumes: the retry loads only
   for (const table of TABLES) archived.set(table, await checksum(db, table));
   for (const table of TABLES) await db.query(`DELETE FROM ${table} WHERE id % 3 = 0`);
 
-  const reply = await request(nc, `${first.prefix}.restore`, `archive=${archive};tables=${TABLES.join(',')}`);
+  // Asked smallest first: the biggest loads first all the same.
+  const reply = await request(nc, `${first.prefix}.restore`, `archive=${archive};tables=${[...TABLES].reverse().join(',')}`);
   expect(reply.body, reply.headers['Nats-Service-Error']).toBe('{"status": "ok"}');
   const id = reply.headers['Backup-Job-Id']!;
   await first.waitForLog(() => loadedTables(first).length >= 2, 60_000);

@@ -39,6 +39,12 @@ export interface TableLoadOptions {
 
 export interface TableLoadResult {
   statements: number;
+  /**
+   * The rows the INSERTs added, from the server's replies (no COUNT(*) scan of a table just
+   * written); null when a statement may have changed rows in a way those do not tell (REPLACE,
+   * INSERT IGNORE, a duplicate updated, DELETE, …): then count the table.
+   */
+  rows: number | null;
   /** Session settings and triggers, to run on the live table after the swap (empty: none). */
   deferred: string[];
   /** Indexes built after the rows (for the log). */
@@ -59,9 +65,10 @@ function roleOf(statement: string): Role {
   return 'other';
 }
 
-async function run(conn: Connection, statement: string, entry: string): Promise<void> {
+async function run(conn: Connection, statement: string, entry: string): Promise<unknown> {
   try {
-    await conn.query(statement);
+    const [result] = await conn.query(statement);
+    return result;
   } catch (err) {
     const e = err as { code?: string; errno?: number; message: string };
     // The server's message may quote the data; the statement itself is never repeated.
@@ -79,6 +86,8 @@ class LoadSessions {
   private opening = 0;
   /** Every SET run so far, in order: a session opened later replays them. */
   readonly settings: string[] = [];
+  /** Rows the INSERTs added so far; null once one's reply did not tell. */
+  rowsAdded: number | null = 0;
 
   constructor(
     readonly main: Connection,
@@ -114,7 +123,9 @@ class LoadSessions {
     }
     const session = conn;
     const done = run(session, statement, this.entry).then(
-      () => {
+      (result) => {
+        const added = rowsInserted(result);
+        this.rowsAdded = added === null || this.rowsAdded === null ? null : this.rowsAdded + added;
         this.idle.push(session);
       },
       (err: unknown) => {
@@ -165,6 +176,35 @@ class LoadSessions {
   }
 }
 
+/** Statements of a dump that add no rows and remove none (DDL before the rows, settings, locks, transactions). */
+const ROW_NEUTRAL = /^(?:SET|LOCK TABLES?|UNLOCK TABLES?|ALTER TABLE \S+ (?:DISABLE|ENABLE) KEYS|COMMIT|BEGIN|START TRANSACTION)\b/;
+/** Neutral only before the first INSERT: after it they may remove the rows counted. */
+const TABLE_DDL = /^(?:CREATE|DROP) TABLE\b/;
+/** An ON DUPLICATE KEY UPDATE clause comes after the VALUES: it is looked for in a statement's last bytes. */
+const TAIL_CHARS = 64 * 1024;
+
+/** Whether the rows added can still be told from the INSERTs' replies once `statement` has run. */
+function keepsRowCount(statement: string, kind: ReturnType<typeof statementKind>, insertsSoFar: number): boolean {
+  // Triggers and what follows them run after the swap, not here.
+  if (kind === 'trigger' || kind === 'set') return true;
+  if (roleOf(statement) === 'insert') return !/\bON\s+DUPLICATE\s+KEY\s+UPDATE\b/i.test(statement.slice(-TAIL_CHARS));
+  const words = leadingWords(statement);
+  return words === '' || ROW_NEUTRAL.test(words) || (insertsSoFar === 0 && TABLE_DDL.test(words));
+}
+
+/**
+ * The rows a plain INSERT added, from its OK packet: its affected rows, when the server's info
+ * says no row was a duplicate (`Records: 3  Duplicates: 0  Warnings: 0`; a one-row INSERT has no
+ * info). null when it cannot tell (a duplicate, a translated message).
+ */
+function rowsInserted(result: unknown): number | null {
+  const { affectedRows, info } = (result ?? {}) as { affectedRows?: unknown; info?: unknown };
+  if (typeof affectedRows !== 'number') return null;
+  if (info === undefined || info === '') return affectedRows <= 1 ? affectedRows : null;
+  const counts = /^Records: (\d+)\s+Duplicates: (\d+)\s+Warnings: \d+/.exec(String(info));
+  return counts && counts[2] === '0' && Number(counts[1]) === affectedRows ? affectedRows : null;
+}
+
 /** A SET that puts the session's character set, collation, sql_mode and unique checks back as they are now. */
 async function sessionNow(conn: Connection): Promise<string> {
   const [rows] = await conn.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
@@ -188,6 +228,7 @@ export async function loadTable(
   let deferring = false;
   let deferredBytes = 0;
   let statements = 0;
+  let inserts = 0;
   let indexesDeferred = 0;
   /** The ALTER still to run, and the settings it runs under (those of its CREATE TABLE). */
   let pendingAlter: { alter: string; session: string } | null = null;
@@ -209,6 +250,7 @@ export async function loadTable(
 
   const handle = async (statement: string): Promise<void> => {
     const kind = statementKind(statement);
+    if (sessions.rowsAdded !== null && !deferring && !keepsRowCount(statement, kind, inserts)) sessions.rowsAdded = null;
     if (kind === 'use' || kind === 'database') {
       throw new ConflictError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
     }
@@ -230,6 +272,7 @@ export async function loadTable(
     }
     const role = roleOf(statement);
     if (role === 'insert') {
+      inserts++;
       await sessions.insert(statement);
       return;
     }
@@ -285,5 +328,5 @@ export async function loadTable(
   const insertSessions = sessions.count;
   await sessions.close();
   await disconnect(main);
-  return { statements, deferred: deferred.length > 0 ? [...sessions.settings, ...deferred] : [], indexesDeferred, insertSessions };
+  return { statements, rows: sessions.rowsAdded, deferred: deferred.length > 0 ? [...sessions.settings, ...deferred] : [], indexesDeferred, insertSessions };
 }
