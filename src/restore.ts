@@ -91,7 +91,7 @@ export async function restoreTables(
           loadSignal,
         );
         sessions.set(table, loaded.deferred);
-        // Counted while the other tables still load.
+        // Checked while the other tables still load.
         const expected = manifest?.tables[table]?.rows;
         const rows = loaded.rows ?? (await swap.rowCount(table));
         if (expected !== undefined) {
