@@ -35,13 +35,31 @@ export class JobQueue {
         requestedAt: now.toISOString(),
         ...(scheduled && { schedule: scheduled.schedule, slot: scheduled.slot.toISOString() }),
       };
-      // The state first: a worker that takes the job at once must find it, not overwrite it later.
-      await this.states.record(queuedState(job));
-      const ack = await this.publishBackup(job);
+      const ack = scheduled ? await this.stateThenPublish(job) : await this.stateWithPublish(job);
       if (!ack.duplicate || (await this.isOwnMessage(ack.seq, job.id))) return job;
       await this.states.remove(job.id);
     }
     throw new Error('no archive name left for a backup');
+  }
+
+  /**
+   * A scheduled backup's state first: a schedule slot taken over from a dead instance reads "no
+   * state" as "not published" (scheduler.ts), and a worker that takes the job at once finds it.
+   */
+  private async stateThenPublish(job: BackupJob) {
+    await this.states.record(queuedState(job));
+    return this.publishBackup(job);
+  }
+
+  /**
+   * A requested backup's queued state and message at once, one round trip less before the reply:
+   * a worker that takes the job first writes a later state, which the queued one never
+   * overwrites. A queued state that could not be written is no reason to refuse a job that is
+   * queued: its worker records the states from there on.
+   */
+  private async stateWithPublish(job: BackupJob) {
+    const [ack] = await Promise.all([this.publishBackup(job), this.states.recordFirst(queuedState(job)).catch(() => undefined)]);
+    return ack;
   }
 
   /**

@@ -19,6 +19,9 @@ export function natsConnectOptions(config: Pick<Config, 'natsServers' | 'natsAut
     name: 'nats-mysql-tables-backup',
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1_000,
+    // Otherwise every request and JetStream publish builds two Error objects up front (with stack
+    // traces) for the case it fails: at 100 makebackups in flight, a tenth of the service's CPU.
+    noAsyncTraces: true,
   };
   const auth = config.natsAuth;
   switch (auth.kind) {

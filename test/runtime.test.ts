@@ -188,6 +188,20 @@ describe('the job runtime', () => {
     expect(onWire[0]).toMatchObject({ state: 'active', status: 'running', progress: { tablesTotal: 1 } });
   });
 
+  it('a queued state that lands after the worker took the job (they are sent together) never overwrites a later one', async () => {
+    const h = await harness();
+    await h.startRuntime();
+    const job: FakeJob = { id: randomUUID(), kind: 'fake', plan: 'ok' };
+    await h.work.publish('fake', new TextEncoder().encode(JSON.stringify(job)), `job:${job.id}`);
+    await h.waitFor(job.id, (s) => s.state === 'completed');
+    await h.states.recordFirst(codec.queuedState(job));
+    expect(await h.states.get(job.id)).toMatchObject({ state: 'completed', status: 'done' });
+    // While the job has no state yet, the same call writes it.
+    const fresh: FakeJob = { id: randomUUID(), kind: 'fake', plan: 'ok' };
+    await h.states.recordFirst(codec.queuedState(fresh));
+    expect(await h.states.get(fresh.id)).toMatchObject({ state: 'queued', status: 'queued' });
+  });
+
   it('retries a failed attempt after a backoff: delayed (status queued, reason, nextAttemptAt), then completed', async () => {
     const h = await harness();
     await h.startRuntime();

@@ -2,10 +2,13 @@ import { headers as natsHeaders, type Msg } from '@nats-io/transport-node';
 import { pyJson } from './pyjson.js';
 import type { RequestParts } from './request.js';
 
+/** Not streaming, so one decoder serves every request. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function requestParts(msg: Msg): RequestParts {
   let body: string;
   try {
-    body = new TextDecoder('utf-8', { fatal: true }).decode(msg.data);
+    body = UTF8.decode(msg.data);
   } catch {
     body = '\ufffd';
   }

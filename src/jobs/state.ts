@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { JobProgress } from '../progress.js';
 import { retryTransient } from '../transient.js';
@@ -88,11 +89,38 @@ export class JobStates<S extends RuntimeState> {
       this.nc.publish(this.eventSubject(state.id), data);
       this.events.emit(event, ...([stamped] as JobEvents<S>[typeof event]));
     });
+    this.chain(state.id, write);
+    return write;
+  }
+
+  /** The next write of the job waits for this one. */
+  private chain(id: string, write: Promise<void>): void {
     const tail = write.catch(() => undefined);
-    this.tails.set(state.id, tail);
+    this.tails.set(id, tail);
     void tail.then(() => {
-      if (this.tails.get(state.id) === tail) this.tails.delete(state.id);
+      if (this.tails.get(id) === tail) this.tails.delete(id);
     });
+  }
+
+  /**
+   * The job's first record, written only while it has none: it may go out together with the
+   * job's message, so a worker that took the job already may have written a later state, which
+   * this must not overwrite (that write then simply does not happen).
+   */
+  recordFirst(state: S): Promise<void> {
+    const write = (this.tails.get(state.id) ?? Promise.resolve()).then(async () => {
+      const stamped = { ...state, updatedAt: new Date().toISOString() };
+      const data = JSON.stringify(stamped);
+      try {
+        await retryTransient(() => this.kv.create(stateKey(state.id), data));
+      } catch (err) {
+        if (isLostRace(err)) return;
+        throw err;
+      }
+      this.nc.publish(this.eventSubject(state.id), data);
+      this.events.emit(state.state, ...([stamped] as JobEvents<S>[JobLifecycle]));
+    });
+    this.chain(state.id, write);
     return write;
   }
 
@@ -105,6 +133,11 @@ export class JobStates<S extends RuntimeState> {
   async remove(id: string): Promise<void> {
     await retryTransient(() => this.kv.delete(stateKey(id)));
   }
+}
+
+/** Another writer got there first (JetStream's "wrong last sequence", by its API code). */
+function isLostRace(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }
 
 function stateKey(id: string): string {
