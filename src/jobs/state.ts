@@ -82,23 +82,9 @@ export class JobStates<S extends RuntimeState> {
    * makebackups wait 68 ms each for the others' writes). `signal` ends the retries of the write.
    */
   record(state: S, event: JobLifecycle | 'progress' = state.state, signal?: AbortSignal): Promise<void> {
-    const write = (this.tails.get(state.id) ?? Promise.resolve()).then(async () => {
-      const stamped = { ...state, updatedAt: new Date().toISOString() };
-      const data = JSON.stringify(stamped);
-      await retryTransient(() => this.kv.put(stateKey(state.id), data), { signal });
-      this.nc.publish(this.eventSubject(state.id), data);
-      this.events.emit(event, ...([stamped] as JobEvents<S>[typeof event]));
-    });
-    this.chain(state.id, write);
-    return write;
-  }
-
-  /** The next write of the job waits for this one. */
-  private chain(id: string, write: Promise<void>): void {
-    const tail = write.catch(() => undefined);
-    this.tails.set(id, tail);
-    void tail.then(() => {
-      if (this.tails.get(id) === tail) this.tails.delete(id);
+    return this.write(state, event, async (key, data) => {
+      await retryTransient(() => this.kv.put(key, data), { signal });
+      return true;
     });
   }
 
@@ -108,19 +94,31 @@ export class JobStates<S extends RuntimeState> {
    * this must not overwrite (that write then simply does not happen).
    */
   recordFirst(state: S): Promise<void> {
+    return this.write(state, state.state, async (key, data) => {
+      try {
+        await retryTransient(() => this.kv.create(key, data));
+        return true;
+      } catch (err) {
+        if (isLostRace(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  /** Queues the job's next write after its last one; `put` says whether it wrote (then the event goes out). */
+  private write(state: S, event: JobLifecycle | 'progress', put: (key: string, data: string) => Promise<boolean>): Promise<void> {
     const write = (this.tails.get(state.id) ?? Promise.resolve()).then(async () => {
       const stamped = { ...state, updatedAt: new Date().toISOString() };
       const data = JSON.stringify(stamped);
-      try {
-        await retryTransient(() => this.kv.create(stateKey(state.id), data));
-      } catch (err) {
-        if (isLostRace(err)) return;
-        throw err;
-      }
+      if (!(await put(stateKey(state.id), data))) return;
       this.nc.publish(this.eventSubject(state.id), data);
-      this.events.emit(state.state, ...([stamped] as JobEvents<S>[JobLifecycle]));
+      this.events.emit(event, ...([stamped] as JobEvents<S>[typeof event]));
     });
-    this.chain(state.id, write);
+    const tail = write.catch(() => undefined);
+    this.tails.set(state.id, tail);
+    void tail.then(() => {
+      if (this.tails.get(state.id) === tail) this.tails.delete(state.id);
+    });
     return write;
   }
 
