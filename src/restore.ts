@@ -56,7 +56,8 @@ export async function restoreTables(
   const manifest = inspection.entries.some((e) => e.name === MANIFEST_ENTRY) ? await readManifest(path, password) : null;
 
   progress.tablesTotal = job.tables.length;
-  progress.bytesTotal = job.tables.reduce((sum, t) => sum + (inspection.entries.find((e) => e.name === entryNameOf(t))?.size ?? 0), 0);
+  const sizeOf = (table: TableName) => inspection.entries.find((e) => e.name === entryNameOf(table))?.size ?? 0;
+  progress.bytesTotal = job.tables.reduce((sum, t) => sum + sizeOf(t), 0);
   // Rows are known from the manifest only (archives of the original tool have none), and counted per table loaded.
   progress.rowsTotal = job.tables.reduce((sum, t) => sum + (manifest?.tables[t]?.rows ?? 0), 0);
 
@@ -70,13 +71,12 @@ export async function restoreTables(
       progress.tablesDone++;
       progress.tablesKept++;
       progress.rowsDone += loaded.rows;
-      progress.bytesDone += inspection.entries.find((e) => e.name === entryNameOf(table as TableName))?.size ?? 0;
+      progress.bytesDone += sizeOf(table as TableName);
     }
     if (sessions.size > 0) log.info({ kept: [...sessions.keys()] }, 'resuming: the tables an earlier attempt loaded are kept');
     const loadsFailed = new AbortController();
     const loadSignal = signal ? AbortSignal.any([signal, loadsFailed.signal]) : loadsFailed.signal;
     // Biggest first: the last table to finish is then a small one, not one that loads alone for long.
-    const sizeOf = (table: TableName) => inspection.entries.find((e) => e.name === entryNameOf(table))?.size ?? 0;
     const queue = job.tables.filter((table) => !sessions.has(table)).sort((a, b) => sizeOf(b) - sizeOf(a));
     const worker = async () => {
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {

@@ -1,5 +1,5 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { isLostRace } from '../kv-race.js';
 import { retryTransient } from '../transient.js';
 
 /** Compare-and-set rounds lost to other instances before a claim gives up. */
@@ -76,9 +76,4 @@ export class SequenceCounter {
     const value = Number(entry.string());
     return { value: Number.isSafeInteger(value) && value >= 0 ? value : 0, revision: entry.revision };
   }
-}
-
-/** Another writer changed the key first (JetStream's "wrong last sequence", by its API code). */
-function isLostRace(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }

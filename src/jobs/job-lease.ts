@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { JetStreamApiError } from '@nats-io/jetstream';
+import { isLostRace } from '../kv-race.js';
 import { sleep } from '../retry.js';
 import { retryTransient } from '../transient.js';
 import { takeKey } from './locks.js';
@@ -9,8 +9,6 @@ import { takeKey } from './locks.js';
 const RELEASE_RETRY_MS = 3_000;
 /** How often a waiting attempt looks again whether the lease is free. */
 const WAIT_POLL_MS = 500;
-/** StreamWrongLastSequence, StreamWrongLastSequenceUnknown: someone else wrote the key since. */
-const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
 
 interface LeaseValue {
   job: string;
@@ -84,7 +82,7 @@ export class JobLease {
     try {
       this.revision = await retryTransient(() => this.kv.update(this.key, value, this.revision), { forMs: 5_000 });
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code))) throw err;
+      if (!isLostRace(err)) throw err;
       // A retried update whose first try went through also lands here: then the key is ours still.
       const entry = await retryTransient(() => this.kv.get(this.key), { forMs: 5_000 });
       const current = entry?.operation === 'PUT' ? entry.json<LeaseValue>() : null;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { isLostRace } from '../kv-race.js';
 import type { JobProgress } from '../progress.js';
 import { retryTransient } from '../transient.js';
 
@@ -131,11 +131,6 @@ export class JobStates<S extends RuntimeState> {
   async remove(id: string): Promise<void> {
     await retryTransient(() => this.kv.delete(stateKey(id)));
   }
-}
-
-/** Another writer got there first (JetStream's "wrong last sequence", by its API code). */
-function isLostRace(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }
 
 function stateKey(id: string): string {

@@ -183,11 +183,9 @@ const TABLE_DDL = /^(?:CREATE|DROP) TABLE\b/;
 /** An ON DUPLICATE KEY UPDATE clause comes after the VALUES: it is looked for in a statement's last bytes. */
 const TAIL_CHARS = 64 * 1024;
 
-/** Whether the rows added can still be told from the INSERTs' replies once `statement` has run. */
-function keepsRowCount(statement: string, kind: ReturnType<typeof statementKind>, insertsSoFar: number): boolean {
-  // Triggers and what follows them run after the swap, not here.
-  if (kind === 'trigger' || kind === 'set') return true;
-  if (roleOf(statement) === 'insert') return !/\bON\s+DUPLICATE\s+KEY\s+UPDATE\b/i.test(statement.slice(-TAIL_CHARS));
+/** Whether the rows added can still be told from the INSERTs' replies once `statement` (not a SET) has run. */
+function keepsRowCount(statement: string, role: Role, insertsSoFar: number): boolean {
+  if (role === 'insert') return !/\bON\s+DUPLICATE\s+KEY\s+UPDATE\b/i.test(statement.slice(-TAIL_CHARS));
   const words = leadingWords(statement);
   return words === '' || ROW_NEUTRAL.test(words) || (insertsSoFar === 0 && TABLE_DDL.test(words));
 }
@@ -250,7 +248,6 @@ export async function loadTable(
 
   const handle = async (statement: string): Promise<void> => {
     const kind = statementKind(statement);
-    if (sessions.rowsAdded !== null && !deferring && !keepsRowCount(statement, kind, inserts)) sessions.rowsAdded = null;
     if (kind === 'use' || kind === 'database') {
       throw new ConflictError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
     }
@@ -271,6 +268,7 @@ export async function loadTable(
       return;
     }
     const role = roleOf(statement);
+    if (sessions.rowsAdded !== null && !keepsRowCount(statement, role, inserts)) sessions.rowsAdded = null;
     if (role === 'insert') {
       inserts++;
       await sessions.insert(statement);
