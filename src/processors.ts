@@ -58,8 +58,10 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   const started = Date.now();
   const earlier = await bucket.info(job.archive);
   if (earlier?.metadata.job === job.id) {
-    // An earlier attempt (maybe on another instance) finished both copies; only its ack was lost.
-    log.info('an earlier attempt of this job stored the archive; nothing left to do');
+    // An earlier attempt (maybe on another instance) stored the object and then lost its ack, or
+    // died before its local rename. The result names the local path: the file must be there.
+    if (await catalog.dir.has(job.archive)) log.info('an earlier attempt of this job stored the archive; nothing left to do');
+    else await fetchLocalCopy(job, earlier, catalog, log, signal);
     return { ...resultOf(job, catalog.dir.pathOf(job.archive), earlier, started), ...(await verifyAfter(job, deps, log)) };
   }
   if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
@@ -75,6 +77,19 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
   stored ??= await bucket.put(job.archive, backup.path, metadataOf(job, backup, config), signal);
   await deps.retention.prune().catch((err: unknown) => log.warn({ err }, 'retention failed; it runs again later'));
   return { ...resultOf(job, backup.path, stored, started), ...(await verifyAfter(job, deps, log)) };
+}
+
+/** The archive an earlier attempt stored only in the bucket, fetched (digest checked) to its promised local name. */
+async function fetchLocalCopy(job: BackupJob, stored: StoredArchive, catalog: Catalog, log: Logger, signal: AbortSignal): Promise<void> {
+  const temp = catalog.dir.fetchPath(job.id);
+  try {
+    const copy = await catalog.localCopy(job.archive, temp, signal);
+    if (copy.fetched) await catalog.dir.publish(copy.path, job.archive);
+  } finally {
+    await rm(temp, { force: true });
+  }
+  await catalog.remember(job.archive, stored.sha256);
+  log.info('an earlier attempt of this job stored the archive in the object store only; fetched its local copy');
 }
 
 /**

@@ -3,6 +3,8 @@ import { copyFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +148,26 @@ describe('the object store mirror', () => {
     expect(restored.body).toBe('{"status": "bad"}');
     expect(restored.headers['Nats-Service-Error']).toMatch(/differs/);
   });
+});
+
+it('a backup redelivered after its first attempt stored the object but died before the local rename fetches the local copy', async () => {
+  const service = await start();
+  const made = await backup(service, SMALL);
+  const sha256 = sha256Of(made.path);
+  // What the dead attempt left: the object (with this job's id in its metadata), no local file,
+  // no final state, and the job's message delivered again.
+  rmSync(made.path);
+  const kv = await new Kvm(nc).open(service.stateBucket);
+  await kv.delete(`job.${made.id}`);
+  const job = { kind: 'backup', id: made.id, archive: made.name, tables: [SMALL], requestedAt: new Date().toISOString() };
+  await jetstream(nc).publish(`${service.prefix}.jobs.backup`, JSON.stringify(job), { msgID: `redelivered:${made.id}` });
+
+  const state = await waitForJob(nc, service.prefix, made.id);
+  expect(state.status, state.reason).toBe('done');
+  expect((state.result as { path: string }).path).toBe(made.path);
+  expect(sha256Of(made.path)).toBe(sha256);
+  expect((await details(service)).find((a) => a.name === made.name)?.stored).toBe('both');
+  expect(readdirSync(service.backupDir).filter((f) => f.startsWith('.'))).toEqual([]);
 });
 
 it('describes and restores an archive put into the bucket by hand, without the service\'s metadata', async () => {
