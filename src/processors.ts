@@ -8,6 +8,8 @@ import { JobFailure, type JobContext, type Processor } from './jobs/processor.js
 import type { Logger } from './log.js';
 import { PermanentJobError } from './permanent-job-error.js';
 import { restoreTables } from './restore.js';
+import { swapNames } from './mysql/swap-names.js';
+import { removeScratch } from './mysql/swap-recovery.js';
 import type { Catalog } from './store/catalog.js';
 import type { ArchiveBucket } from './store/objects.js';
 import type { ArchiveMetadata, StoredArchive } from './store/stored-archive.js';
@@ -44,6 +46,8 @@ export function createProcessors(deps: ProcessorDeps): Processor<Job>[] {
     locks: lockTargetsOf,
     startingProgress: (job) => ({ tablesTotal: job.tables.length }),
     run: (job, context) => runRestore(job, context, deps),
+    // Only now: until the completion is recorded, the scratch schema tells a redelivery that the swap happened.
+    completed: (job) => removeScratch(deps.config.mysql, swapNames(deploymentOf(deps.config), job.id).scratch),
   };
   const verify: Processor<VerifyJob> = {
     kind: 'verify',

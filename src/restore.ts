@@ -35,7 +35,8 @@ export interface ArchiveCopy {
  * `-so`) through the statement splitter into a scratch schema (tables in parallel); the row
  * counts are checked against the manifest; then ONE `RENAME TABLE` swaps all of them in, and
  * only then are the old tables dropped. Anything that fails before the swap leaves the live
- * tables untouched and the scratch schema removed.
+ * tables untouched and the scratch schema removed. After the swap the scratch schema is left
+ * for `removeScratch`, once the job's completion is recorded.
  */
 export async function restoreTables(
   job: RestoreJob,
@@ -63,6 +64,11 @@ export async function restoreTables(
 
   const swap = await TableSwap.open(settings.mysql, swapNames(settings.deployment, job.id), job.tables, targetOf(job));
   try {
+    if (await swap.swappedEarlier()) {
+      progress.tablesDone = progress.tablesTotal;
+      log.info({ tables: job.tables, database: swap.live }, 'an earlier attempt of this job swapped the tables in; nothing left to do');
+      return;
+    }
     const kept = await swap.prepare();
     const sessions = new Map<TableName, string[]>();
     for (const [table, loaded] of kept) {

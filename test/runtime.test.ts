@@ -59,9 +59,15 @@ const codec = {
 
 /** What the fake processor saw: per job, one entry per attempt. */
 type Calls = Map<string, { attempt: number; at: number; end?: number; aborted?: boolean }[]>;
+/** Per job, the job's recorded state each time its `completed` clean-up ran. */
+type Completions = Map<string, (string | undefined)[]>;
 
-function fakeProcessor(calls: Calls): Processor<FakeJob> {
+function fakeProcessor(calls: Calls, completions: Completions, states: JobStates<FakeState>): Processor<FakeJob> {
   return {
+    async completed(job: FakeJob) {
+      const state = (await states.get(job.id))?.state;
+      completions.set(job.id, [...(completions.get(job.id) ?? []), state]);
+    },
     kind: 'fake',
     locks: (job) => (job.plan === 'hold' ? [{ table: 'shared_table' }] : []),
     startingProgress: () => ({ tablesTotal: 1 }),
@@ -104,6 +110,7 @@ interface Harness {
   kv: KV;
   states: JobStates<FakeState>;
   calls: Calls;
+  completions: Completions;
   enqueue(plan: Plan): Promise<FakeJob>;
   startRuntime(): Promise<JobRuntime<FakeJob, FakeState>>;
   waitFor(id: string, done: (s: FakeState) => boolean, timeoutMs?: number): Promise<FakeState>;
@@ -127,12 +134,14 @@ async function harness(): Promise<Harness> {
   const work = await WorkQueue.open(nc, settings, declared);
   const states = new JobStates<FakeState>(nc, kv, settings.subjectPrefix);
   const calls: Calls = new Map();
+  const completions: Completions = new Map();
   const jsm = await jetstreamManager(nc);
   return {
     work,
     kv,
     states,
     calls,
+    completions,
     async enqueue(plan) {
       const job: FakeJob = { id: randomUUID(), kind: 'fake', plan };
       await states.record(codec.queuedState(job));
@@ -141,7 +150,7 @@ async function harness(): Promise<Harness> {
     },
     async startRuntime() {
       const runtime = new JobRuntime(work, states, codec, new TableLocks(kv, 2 * ACK_WAIT_MS), new JobLeases(kv, 2 * ACK_WAIT_MS), { slots: 2, log, retryBackoff: { firstDelayMs: RETRY_DELAY_MS, maxDelayMs: RETRY_DELAY_MS }, pullExpiresMs: 1_000 });
-      runtime.register(fakeProcessor(calls));
+      runtime.register(fakeProcessor(calls, completions, states));
       runtimes.push(runtime);
       await runtime.start();
       return runtime;
@@ -186,6 +195,8 @@ describe('the job runtime', () => {
     // The event is published after the state is written: it may arrive a little after.
     await expect.poll(() => onWire.map((s) => [s.state, s.status]).at(-1), { timeout: 5_000 }).toEqual(['completed', 'done']);
     expect(onWire[0]).toMatchObject({ state: 'active', status: 'running', progress: { tablesTotal: 1 } });
+    // Its clean-up ran once, only after the completion was written.
+    expect(h.completions.get(job.id)).toEqual(['completed']);
   });
 
   it('a queued state that lands after the worker took the job (they are sent together) never overwrites a later one', async () => {
@@ -231,6 +242,7 @@ describe('the job runtime', () => {
     expect(failed).toMatchObject({ status: 'failed', attempts: MAX_DELIVER, reason: `boom ${MAX_DELIVER}` });
     expect(h.calls.get(job.id)!.map((c) => c.attempt)).toEqual([1, 2, 3]);
     await expect.poll(() => h.messagesLeft(), { timeout: 5_000 }).toBe(0);
+    expect(h.completions.get(job.id)).toBeUndefined();
   });
 
   it('fails at once on an error that is not retryable (a ServiceError, or the PermanentJobError throw sites use)', async () => {
@@ -258,6 +270,8 @@ describe('the job runtime', () => {
     await expect.poll(() => h.messagesLeft(), { timeout: 5_000 }).toBe(0);
     expect(h.calls.get(job.id)).toBeUndefined();
     expect(await h.states.get(job.id)).toMatchObject({ state: 'completed', result: { done: 'earlier' } });
+    // The worker may have died before its clean-up: the redelivery runs it.
+    expect(h.completions.get(job.id)).toEqual(['completed']);
   });
 
   it('hands a running job back at shutdown (interrupted, status queued), and another runtime completes it', async () => {

@@ -30,6 +30,12 @@ export interface Processor<J extends RuntimeJob> {
   /** Totals known before the job's first step (so its first state never says "0/0"). */
   startingProgress?(job: J): Partial<JobProgress>;
   run(job: J, context: JobContext): Promise<unknown>;
+  /**
+   * Runs once the job's completion is recorded, and again when a completed job is redelivered
+   * (its process died before this ran): the clean-up of what had to outlive the work until its
+   * completion was durable. A failure is logged; the job stays completed.
+   */
+  completed?(job: J, log: Logger): Promise<void>;
 }
 
 /** How the runtime reads job messages and what every state of a job carries. */

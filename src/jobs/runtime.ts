@@ -185,7 +185,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
         waited = true;
       });
       // Finished before (its ack lost as its worker died), or by the run this delivery waited for.
-      if (await this.finishedAlready(job, msg, log, waited)) return;
+      if (await this.finishedAlready(job, msg, log, waited, processor)) return;
       if (attempt > this.queue.settings.maxDeliver) {
         // The consumer allows one delivery more than JOB_MAX_DELIVER: this one, to record that the last attempt died.
         const reason = `gave up after ${this.queue.settings.maxDeliver} attempts: the last one ended without a result (its process died, or lost NATS)`;
@@ -207,6 +207,7 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
       clearInterval(reporter);
       await this.recordCompleted(stateIn(base, 'completed', { progress: progress.snapshot(), ...(result !== null && result !== undefined ? { result } : {}) }), log);
       log.info({ ms: Date.now() - started }, 'job done');
+      await this.afterCompleted(processor, job, log);
       // Completed is recorded: a lost ack only means a redelivery, which finds it completed and drops it.
       await msg.ackAck().catch((err: unknown) => log.warn({ err }, 'the ack of a completed job was lost; its redelivery will be dropped'));
     } catch (err) {
@@ -259,12 +260,17 @@ export class JobRuntime<J extends RuntimeJob, S extends RuntimeState> {
   }
 
   /** Before a run, its lease held: whether the job is finished already (the delivery is then dropped, never run twice). */
-  private async finishedAlready(job: J, msg: JsMsg, log: Logger, waited: boolean): Promise<boolean> {
+  private async finishedAlready(job: J, msg: JsMsg, log: Logger, waited: boolean, processor: Processor<J> | undefined): Promise<boolean> {
     const state = await this.states.get(job.id).catch(() => null);
     if (!state || !isFinal(state)) return false;
     log.info({ status: state.status, waitedForAnotherRun: waited }, 'job already finished; dropping the redelivery');
+    if (state.state === 'completed') await this.afterCompleted(processor, job, log);
     await msg.ackAck().catch(() => this.discard(msg, 'already finished'));
     return true;
+  }
+
+  private async afterCompleted(processor: Processor<J> | undefined, job: J, log: Logger): Promise<void> {
+    await processor?.completed?.(job, log).catch((err: unknown) => log.warn({ err }, 'the clean-up after a completed job failed'));
   }
 
   private async settleFailure(err: unknown, at: { job: J; msg: JsMsg; base: S; attempt: number; abort: AbortController; log: Logger; progress: Progress }): Promise<HandBack | void> {

@@ -9,6 +9,32 @@ import { LOADED_TABLE } from './scratch-loaded.js';
 import { quoteIdentifier as q } from './sql.js';
 
 const PLAN_TABLE = '_nmtb_plan';
+/** The plan table once every step ran: renamed, so the mark and the plan are one table. */
+const PLAN_DONE_TABLE = '_nmtb_plan_done';
+
+/**
+ * How far a restore got, read from its scratch schema: `loading` (the RENAME has not happened:
+ * the loaded tables are still there), `swapped` (only the plan is left: the RENAME went through,
+ * its plan may be half run), `finished` (the plan ran to its end). The scratch schema stays
+ * until the job's completion is recorded, so a redelivery after a crash learns from it that the
+ * tables are in already, and never swaps them in a second time.
+ */
+export type SwapStage = 'none' | 'loading' | 'swapped' | 'finished';
+
+export async function swapStage(admin: Connection, scratch: string): Promise<SwapStage> {
+  const [schemas] = await admin.query<RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [scratch]);
+  if (schemas.length === 0) return 'none';
+  const [tables] = await admin.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [scratch]);
+  // The record of loaded tables (scratch-loaded.ts) stays behind with the plan.
+  const names = tables.map((t) => String(t.name)).filter((name) => name !== LOADED_TABLE);
+  if (names.includes(PLAN_DONE_TABLE)) return 'finished';
+  return names.length === 1 && names[0] === PLAN_TABLE && (await planHasSteps(admin, scratch)) ? 'swapped' : 'loading';
+}
+
+/** Marks the plan as run to its end (one rename: a crash leaves it either marked or not). */
+async function markPlanFinished(admin: Connection, scratch: string): Promise<void> {
+  await admin.query(`RENAME TABLE ${q(scratch)}.${PLAN_TABLE} TO ${q(scratch)}.${PLAN_DONE_TABLE}`);
+}
 
 /** One step of the after-swap plan. `session` groups statements that must share a connection. */
 export interface PlanStep {
@@ -41,22 +67,14 @@ export async function writePlan(admin: Connection, scratch: string, steps: PlanS
   }
 }
 
-/** Whether the scratch schema holds nothing but a plan with steps: the swap went through. */
-export async function swappedPlan(admin: Connection, scratch: string): Promise<boolean> {
-  const [tables] = await admin.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [scratch]);
-  // The record of loaded tables (scratch-loaded.ts) stays behind with the plan.
-  const names = tables.map((t) => String(t.name)).filter((name) => name !== LOADED_TABLE);
-  return names.includes(PLAN_TABLE) && names.length === 1 && (await planHasSteps(admin, scratch));
-}
-
 export async function planHasSteps(admin: Connection, scratch: string): Promise<boolean> {
   const [rows] = await admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(scratch)}.${PLAN_TABLE}`);
   return Number(rows[0]?.n) > 0;
 }
 
 /**
- * Runs the after-swap plan; every step may run again after a crash: keys already there are
- * skipped, a trigger that exists already is not an error, drops are IF EXISTS.
+ * Runs the after-swap plan, then marks it finished; every step may run again after a crash: keys
+ * already there are skipped, a trigger that exists already is not an error, drops are IF EXISTS.
  */
 export async function runPlan(admin: Connection, settings: MysqlSettings, scratch: string): Promise<void> {
   await admin.query('SET SESSION FOREIGN_KEY_CHECKS = 0');
@@ -100,6 +118,7 @@ export async function runPlan(admin: Connection, settings: MysqlSettings, scratc
       await disconnect(conn);
     }
   }
+  await markPlanFinished(admin, scratch);
 }
 
 const ER_TRG_ALREADY_EXISTS = 1359;

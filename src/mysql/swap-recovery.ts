@@ -3,20 +3,36 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlSettings } from '../config.js';
 import { connect, disconnect, type Connection } from './connection.js';
 import { quoteIdentifier as q } from './sql.js';
-import { runPlan, swappedPlan } from './swap-plan.js';
+import { runPlan, swapStage } from './swap-plan.js';
 import { jobOfScratch } from './swap-names.js';
 
 /**
- * What a scratch schema left by a dead process needs: before the swap (its tables are still
- * there), only removal; after it, the rest of its plan, then removal.
+ * What a scratch schema left by a dead process (or by a job that ended) needs: before the swap
+ * (its tables are still there), only removal; after it, the rest of its plan, then removal.
  */
 export async function recoverScratch(admin: Connection, settings: MysqlSettings, scratch: string): Promise<'none' | 'removed' | 'finished'> {
-  const [schemas] = await admin.query<RowDataPacket[]>('SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [scratch]);
-  if (schemas.length === 0) return 'none';
-  const swapped = await swappedPlan(admin, scratch);
-  if (swapped) await runPlan(admin, settings, scratch);
+  const stage = await swapStage(admin, scratch);
+  if (stage === 'none') return 'none';
+  if (stage === 'swapped') await runPlan(admin, settings, scratch);
+  await dropScratch(admin, scratch);
+  return stage === 'swapped' ? 'finished' : 'removed';
+}
+
+async function dropScratch(admin: Connection, scratch: string): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
-  return swapped ? 'finished' : 'removed';
+}
+
+/**
+ * Once a restore's completion is recorded: its scratch schema, kept until then as the record that
+ * its tables were swapped in, is removed (its plan finished first, should it not be).
+ */
+export async function removeScratch(settings: MysqlSettings, scratch: string): Promise<void> {
+  const admin = await connect(settings);
+  try {
+    await recoverScratch(admin, settings, scratch);
+  } finally {
+    await disconnect(admin);
+  }
 }
 
 /**

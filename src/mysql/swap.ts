@@ -11,7 +11,9 @@
  *   renamed aside (InnoDB renames references), so they are pointed back to the new table.
  *
  * All of that after-swap work is written to a plan table in the scratch schema BEFORE the swap, so
- * a process that dies half-way is finished by the retried job or at the next start.
+ * a process that dies half-way is finished by the retried job or at the next start. The scratch
+ * schema, with its finished plan, stays until the job's completion is recorded: a redelivery of a
+ * job whose process died after the swap then knows its tables are in, and does not swap again.
  *
  * A restore into another database or under another name (`<p>.restoreinto`) swaps into that
  * database under those names: the service's own tables of the archive's names are never touched.
@@ -32,7 +34,7 @@ import { statementKind } from './statement-kind.js';
 import { quoteIdentifier as q } from './sql.js';
 import type { SwapNames } from './swap-names.js';
 import { createLoadedTable, keptFromEarlierAttempt, markLoaded, type LoadedTable } from './scratch-loaded.js';
-import { createPlanTable, planHasSteps, runPlan, writePlan, type PlanStep } from './swap-plan.js';
+import { createPlanTable, planHasSteps, runPlan, swapStage, writePlan, type PlanStep } from './swap-plan.js';
 import { recoverScratch } from './swap-recovery.js';
 
 /** Where a restore puts its tables: absent fields mean the service's own database and the archive's names. */
@@ -94,6 +96,19 @@ export class TableSwap {
   }
 
   /**
+   * Whether an earlier attempt of the same job swapped its tables in already (its process died
+   * before the job's completion was recorded): its plan is finished now, and nothing is loaded
+   * or swapped again (that would undo the writes made since).
+   */
+  async swappedEarlier(): Promise<boolean> {
+    const stage = await swapStage(this.admin, this.names.scratch);
+    if (stage !== 'swapped' && stage !== 'finished') return false;
+    this.swapped = true;
+    if (stage === 'swapped') await runPlan(this.admin, this.settings, this.names.scratch);
+    return true;
+  }
+
+  /**
    * Keeps the tables an earlier attempt of the same job fully loaded (returned), or else finishes
    * or removes what it left and makes a fresh scratch schema (nothing kept).
    */
@@ -128,8 +143,8 @@ export class TableSwap {
 
   /**
    * Before the swap: removes the scratch schema and everything loaded into it (the live tables
-   * were never touched). After it, the scratch schema holds the rest of the plan: it stays for
-   * the retried job or the next start to finish.
+   * were never touched). After it, the scratch schema holds the plan: it stays for the retried
+   * job or the next start to finish.
    */
   async abandon(): Promise<void> {
     if (!this.swapped) await this.admin.query(`DROP DATABASE IF EXISTS ${q(this.names.scratch)}`);
@@ -218,8 +233,9 @@ export class TableSwap {
       throw err;
     }
     this.swapped = true;
+    // The scratch schema, holding the finished plan, stays until the job's completion is recorded
+    // (removeScratch): until then a redelivery must be able to tell that the swap happened.
     await runPlan(this.admin, this.settings, scratch);
-    await this.admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
     // Fresh statistics: a renamed-in table may otherwise report no rows to the optimizer (and to
     // the next backup's progress estimate) until the server gets round to sampling it.
     await this.admin.query(`ANALYZE TABLE ${this.tables.map((t) => `${q(live)}.${q(this.nameOf(t))}`).join(', ')}`).catch(() => undefined);
