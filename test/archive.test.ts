@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -394,6 +394,29 @@ describe.each(binaries)('archive layer with $label', ({ env }) => {
     await done;
     const inspection = await inspectArchive(archive);
     expect(inspection.ok && inspection.entries[0]?.size).toBe(accepted);
+  });
+
+  it('runs 7-Zip at a lower CPU priority than the service (niceness 10 above its own)', async () => {
+    const dir = await freshDir();
+    const source = new PassThrough();
+    const done = new ArchiveWriter(path.join(dir, 'a.7z'), { level: 1 }).addStream('t.sql', source);
+    // While it waits for its stdin: this process's children, their niceness from /proc (field 19).
+    const childNiceness = () =>
+      readdirSync('/proc')
+        .filter((pid) => /^\d+$/.test(pid))
+        .map((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/stat`, 'utf8');
+          } catch {
+            return '';
+          }
+        })
+        .map((stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' '))
+        .filter((fields) => Number(fields[1]) === process.pid)
+        .map((fields) => Number(fields[16]));
+    await expect.poll(childNiceness, { timeout: 5_000 }).toEqual([Math.min(19, os.getPriority() + 10)]);
+    source.end('SELECT 1;\n');
+    await done;
   });
 
   it('extractEntry is paced by its reader and can be abandoned', async () => {

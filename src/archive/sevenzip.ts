@@ -9,10 +9,12 @@
  * - not detached: a Ctrl-C or a SIGTERM sent to our process group reaches 7-Zip too, which then
  *   aborts ("Break signaled") instead of seeing EOF on `-si` and committing a truncated entry.
  * - a process `exit` hook that SIGKILLs any 7-Zip still running, for the same reason.
+ * - a lower CPU priority than the service's own (niceness 10 higher).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, chmodSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -183,6 +185,7 @@ export function startSevenZip(bin: string, args: string[], options: StartOptions
     windowsHide: true,
   });
   track(child);
+  lowerPriority(child);
   if (options.password !== undefined) {
     // EPIPE when 7-Zip exits without reading it; its exit code says why.
     child.stdin?.on('error', () => undefined);
@@ -211,6 +214,22 @@ export function startSevenZip(bin: string, args: string[], options: StartOptions
     });
   });
   return { child, done };
+}
+
+/**
+ * 7-Zip runs at a lower CPU priority than the service: compression and extraction are the bulk
+ * of a job's CPU, and on a busy machine the replies to requests must not queue behind them. On an
+ * idle machine a job runs as fast as before (niceness only matters when the cores are contended).
+ */
+const SEVENZIP_NICENESS_ADDED = 10;
+
+function lowerPriority(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    setPriority(child.pid, Math.min(19, getPriority() + SEVENZIP_NICENESS_ADDED));
+  } catch {
+    // It exited already, or the system refuses: it runs at our priority.
+  }
 }
 
 function track(child: ChildProcess): void {
