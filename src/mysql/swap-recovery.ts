@@ -14,12 +14,8 @@ export async function recoverScratch(admin: Connection, settings: MysqlSettings,
   const stage = await swapStage(admin, scratch);
   if (stage === 'none') return 'none';
   if (stage === 'swapped') await runPlan(admin, settings, scratch);
-  await dropScratch(admin, scratch);
-  return stage === 'swapped' ? 'finished' : 'removed';
-}
-
-async function dropScratch(admin: Connection, scratch: string): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${q(scratch)}`);
+  return stage === 'swapped' ? 'finished' : 'removed';
 }
 
 /**
