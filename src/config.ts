@@ -56,6 +56,8 @@ export interface Config {
   logLevel: string;
   sevenZipLevel: number;
   dumpParallelism: number;
+  /** A backup's first table streams into 7-Zip from this estimated size on (smaller: spooled). */
+  dumpStreamMinBytes: number;
   restoreParallelism: number;
   /** Sessions one table's INSERTs are spread over during a restore. */
   restoreInsertConnections: number;
@@ -132,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     sevenZipLevel: integer('SEVENZIP_LEVEL', 1, 0, 9),
     dumpParallelism: integer('DUMP_PARALLELISM', 2, 1, 64),
+    dumpStreamMinBytes: integer('DUMP_STREAM_MIN_MB', 8, 0, 1_000_000) * 1024 * 1024,
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),
     restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 1, 1, 16),
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',

@@ -7,7 +7,7 @@ import { sevenZipBinary } from '../src/archive/sevenzip.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum, count, dbConnect, ident, type Db } from './helpers/db.js';
 import { natsConnect, request, waitForJobsDrained } from './helpers/nats.js';
-import { startService, type RunningService, retire } from './helpers/service.js';
+import { backupDone, startService, type RunningService, retire } from './helpers/service.js';
 
 const ALL_TYPES = 'rt_all_types';
 const SPACED = 'rt order items';
@@ -107,7 +107,8 @@ async function createTables(): Promise<void> {
 beforeAll(async () => {
   db = await dbConnect();
   await createTables();
-  service = await startService();
+  // Every first table streams into 7-Zip, however small (DUMP_STREAM_MIN_MB defaults to 8).
+  service = await startService({ DUMP_STREAM_MIN_MB: '0' });
   nc = await natsConnect();
 }, 120_000);
 
@@ -178,5 +179,25 @@ it('backs up every column type, a trigger and odd table names, and restores them
     } finally {
       await stock.end();
     }
+  }
+}, 120_000);
+
+it('streams the first table into 7-Zip, or spools a small one into one run with the rest: the same bytes either way', async () => {
+  const spooling = await startService();
+  try {
+    const streamed = await backupDone(nc, service, TABLES.join(','));
+    const spooled = await backupDone(nc, spooling, TABLES.join(','));
+    const messages = (s: RunningService) => s.logs.filter((l) => typeof l.msg === 'string' && /^compressing/.test(l.msg)).map((l) => [l.msg, l.table ?? l.files]);
+    expect(messages(service)).toContainEqual(['compressing a table as it is dumped', ALL_TYPES]);
+    expect(messages(spooling)).toEqual([['compressing all spooled tables in one run', TABLES.length + 1]]);
+
+    const tablesOf = (archive: string) => {
+      const out = mkdtempSync(join(tmpdir(), 'extract-'));
+      execFileSync(sevenZipBinary(), ['x', `-o${out}`, archive], { stdio: 'ignore' });
+      return (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { tables: Record<string, unknown> }).tables;
+    };
+    expect(tablesOf(spooled)).toEqual(tablesOf(streamed));
+  } finally {
+    await retire(nc, spooling);
   }
 }, 120_000);
