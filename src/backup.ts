@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { MysqlSettings } from './config.js';
-import { ArchiveWriter } from './archive/writer.js';
+import { ArchiveWriter, type CompressionMethod } from './archive/writer.js';
 import { inspectArchive, type Inspection } from './archive/reader.js';
 import { DigestStream } from './backup/digest-stream.js';
 import { checkWritten, crc32Hex, type WrittenEntry } from './archive/written.js';
@@ -22,6 +22,8 @@ export interface BackupSettings {
   mysql: MysqlSettings;
   dir: BackupDir;
   sevenZipLevel: number;
+  /** 7-Zip's method (LZMA2 when omitted). */
+  sevenZipMethod?: CompressionMethod;
   dumpParallelism: number;
   /** The first table streams into 7-Zip when the server estimates it at least this big (default 8 MiB). */
   streamMinBytes?: number;
@@ -63,7 +65,7 @@ export async function makeBackup(
   const tempPath = dir.tempArchivePath(job.id);
   await dir.removeJobFiles(job.id);
   const password = settings.archivePassword;
-  const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel, password });
+  const writer = new ArchiveWriter(tempPath, { level: settings.sevenZipLevel, method: settings.sevenZipMethod, password });
   const onAbort = () => writer.abort();
   signal?.addEventListener('abort', onAbort);
   try {

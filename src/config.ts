@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { CompressionMethod } from './archive/writer.js';
 import { archivePasswordsFrom } from './config/archive-passwords.js';
 import { type Env, forgetSecrets, text as envText } from './config/env.js';
 import { mysqlSettingsFrom } from './config/mysql.js';
@@ -55,6 +56,7 @@ export interface Config {
   objectBucket: string;
   logLevel: string;
   sevenZipLevel: number;
+  sevenZipMethod: CompressionMethod;
   dumpParallelism: number;
   /** A backup's first table streams into 7-Zip from this estimated size on (smaller: spooled). */
   dumpStreamMinBytes: number;
@@ -133,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
     objectBucket: matching('OBJECT_BUCKET', 'backups', NAME, 'a bucket name of letters, digits, "_" or "-"'),
     logLevel,
     sevenZipLevel: integer('SEVENZIP_LEVEL', 1, 0, 9),
+    sevenZipMethod: matching('SEVENZIP_METHOD', 'lzma2', /^(lzma2|deflate)$/, '"lzma2" or "deflate"') as CompressionMethod,
     dumpParallelism: integer('DUMP_PARALLELISM', 2, 1, 64),
     dumpStreamMinBytes: integer('DUMP_STREAM_MIN_MB', 8, 0, 1_000_000) * 1024 * 1024,
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),

@@ -69,7 +69,7 @@ async function runBackup(job: BackupJob, { signal, log, progress }: JobContext, 
     return { ...resultOf(job, catalog.dir.pathOf(job.archive), earlier, started), ...(await verifyAfter(job, deps, log)) };
   }
   if (earlier) throw new PermanentJobError(`the object store already holds another ${job.archive} (made by job ${earlier.metadata.job ?? 'unknown'})`);
-  const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, dumpParallelism: config.dumpParallelism, streamMinBytes: config.dumpStreamMinBytes, archivePassword: config.archivePasswords[0] };
+  const settings = { mysql: config.mysql, dir: catalog.dir, sevenZipLevel: config.sevenZipLevel, sevenZipMethod: config.sevenZipMethod, dumpParallelism: config.dumpParallelism, streamMinBytes: config.dumpStreamMinBytes, archivePassword: config.archivePasswords[0] };
   let stored: StoredArchive | null = null;
   const backup = await makeBackup(job, settings, log, signal, progress, async (archive) => {
     const putStarted = Date.now();

@@ -201,3 +201,25 @@ it('streams the first table into 7-Zip, or spools a small one into one run with 
     await retire(nc, spooling);
   }
 }, 120_000);
+
+it('with SEVENZIP_METHOD=deflate, every entry is Deflate and the tables restore to the same checksum', async () => {
+  const deflating = await startService({ SEVENZIP_METHOD: 'deflate', DUMP_STREAM_MIN_MB: '0' });
+  try {
+    const before = new Map<string, string>();
+    for (const table of TABLES) before.set(table, await checksum(db, table));
+    const archive = await backupDone(nc, deflating, TABLES.join(','));
+    const listing = execFileSync(sevenZipBinary(), ['l', '-slt', archive], { encoding: 'utf8' });
+    const entries = listing.slice(listing.indexOf('\n----------\n')); // past the archive's own properties
+    const methods = [...entries.matchAll(/^Method = (.*)$/gm)].map((m) => m[1]);
+    expect(methods).toHaveLength(TABLES.length + 1); // the tables and manifest.json
+    expect(new Set(methods)).toEqual(new Set(['Deflate']));
+
+    await db.query(`DROP TABLE ${TABLES.map(ident).join(', ')}`);
+    const restore = await request(nc, `${deflating.prefix}.restore`, `archive=${archive.split('/').pop()!};tables=${TABLES.join(',')}`);
+    expect(restore.body).toBe('{"status": "ok"}');
+    await waitForJobsDrained(nc, deflating.stream);
+    for (const table of TABLES) expect(await checksum(db, table), table).toBe(before.get(table));
+  } finally {
+    await retire(nc, deflating);
+  }
+}, 120_000);
