@@ -25,7 +25,7 @@ export interface BackupSettings {
   /** 7-Zip's method (LZMA2 when omitted). */
   sevenZipMethod?: CompressionMethod;
   dumpParallelism: number;
-  /** The first table streams into 7-Zip when the server estimates it at least this big (default 8 MiB). */
+  /** A table streams into 7-Zip once its dump is past this many bytes (default 8 MiB; held in memory until then). */
   streamMinBytes?: number;
   /** Encrypts the archive (AES-256, headers too); undefined: a plain archive. */
   archivePassword?: string;
@@ -77,9 +77,9 @@ export async function makeBackup(
     let packed: Packed;
     try {
       // 7-Zip reads an archive's password from the stdin a streamed table would come through.
-      const streamFirst =
-        settings.sevenZipLevel <= STREAMING_MAX_LEVEL && password === undefined && snapshot.estimatedBytesOf(job.tables[0] as TableName) >= (settings.streamMinBytes ?? STREAMING_MIN_BYTES);
-      packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamFirst, progress, log, (tables) =>
+      const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL && password === undefined;
+      const streaming = streamFirst ? (settings.streamMinBytes ?? STREAMING_MIN_BYTES) : null;
+      packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streaming, progress, log, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables, scheduledOf(job)), null, 2),
       );
     } finally {
@@ -128,11 +128,13 @@ async function publishedEarlier(job: BackupJob, dir: BackupDir, log: Logger, pas
 const STREAMING_MAX_LEVEL = 3;
 
 /**
- * A first table smaller than this (the server's estimate, DUMP_STREAM_MIN_MB) spools like the
- * others and goes in with them and the manifest in ONE 7-Zip run: its dump takes milliseconds, so
- * streaming it overlaps nothing and only costs another run, which copies the archive written so
- * far. A backup of one small table then starts two 7-Zip processes instead of three (500 queued
- * one-table backups: 9.0 s instead of 10.2 s on the bench machine).
+ * The table 7-Zip waits for is read into memory up to this many bytes (DUMP_STREAM_MIN_MB) before
+ * it streams in. A table whose whole dump is smaller spools instead and goes in with the tables
+ * after it and the manifest in ONE 7-Zip run: streaming it would overlap nothing and cost another
+ * run, which copies the archive written so far. A backup of one small table then starts 7-Zip
+ * twice instead of three times (500 queued one-table backups: 9.0 s instead of 10.2 s on the
+ * bench machine). The dump itself decides, not the server's size estimate, which MySQL 8 caches
+ * for a day (information_schema_stats_expiry): a table that grew since would spool whole.
  */
 const STREAMING_MIN_BYTES = 8 * 1024 * 1024;
 
@@ -144,11 +146,11 @@ interface TableSlot {
 }
 
 /**
- * Dumps up to `parallelism` tables at once while 7-Zip compresses. With `streamFirst`, the table
- * the compressor waits for streams straight into it; the others spool to disk until the
- * compressor is free, and then go in together in one 7-Zip run. So a single big table is never
- * written twice, and with several tables the dump hides behind compression (or the other way
- * round). Without it, all tables spool and go in together.
+ * Dumps up to `parallelism` tables at once while 7-Zip compresses. With `streamMinBytes` (not
+ * null), the table the compressor waits for streams straight into it once its dump is past that
+ * size; the others spool to disk until the compressor is free, and then go in together in one
+ * 7-Zip run. So a single big table is never written twice, and with several tables the dump hides
+ * behind compression (or the other way round). Without it, all tables spool and go in together.
  */
 async function packTables(
   tables: TableName[],
@@ -156,7 +158,7 @@ async function packTables(
   writer: ArchiveWriter,
   spoolDir: string,
   parallelism: number,
-  streamFirst: boolean,
+  streamMinBytes: number | null,
   progress: Progress,
   log: Logger,
   manifestFor: (tables: Map<string, TableSummary & { entry: string }>) => string,
@@ -231,16 +233,22 @@ async function packTables(
     }
   };
 
-  if (!streamFirst) {
-    startDumps();
+  /** The tables from `from` on, all spooled (or spooling), with the manifest in one 7-Zip run. */
+  const addSpooledFrom = async (from: number): Promise<Packed> => {
+    const rest = slots.slice(from);
     // In order: by the time one has spooled, the dump after it has started.
-    for (const slot of slots) {
+    for (const slot of rest) {
       await slot.spooled;
       if (failure) throw failure;
     }
-    log.debug({ files: slots.length + 1 }, 'compressing all spooled tables in one run');
-    await writer.addFiles([...slots.map((slot) => slot.spoolPath), await manifest()]);
+    log.debug({ files: rest.length + 1 }, 'compressing all spooled tables in one run');
+    await writer.addFiles([...rest.map((slot) => slot.spoolPath), await manifest()]);
     return { summaries, written };
+  };
+
+  if (streamMinBytes === null) {
+    startDumps();
+    return addSpooledFrom(0);
   }
   // No dump starts before the compressor asks for its first table: that one streams straight in.
   for (let index = 0; index < slots.length; ) {
@@ -262,6 +270,13 @@ async function packTables(
         startDumps();
       });
       wakeCompressor = null;
+      const head = await readHead(stream, streamMinBytes);
+      if (head.ended) {
+        slot.spooled = writeFile(slot.spoolPath, Buffer.concat(head.chunks));
+        slot.state = 'spooled';
+        return addSpooledFrom(index);
+      }
+      if (head.chunks.length > 0) stream.unshift(Buffer.concat(head.chunks));
       log.debug({ table: slot.table }, 'compressing a table as it is dumped');
       await writer.addStream(entryNameOf(slot.table), stream);
       index++;
@@ -269,6 +284,35 @@ async function packTables(
     }
   }
   return { summaries, written };
+}
+
+/**
+ * Reads `stream` (paused) until `limit` bytes or its end, whichever comes first. Not ended: the
+ * caller puts the chunks back (`unshift`) and reads on.
+ */
+async function readHead(stream: Readable, limit: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size < limit) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk !== null) {
+      chunks.push(chunk);
+      size += chunk.length;
+      continue;
+    }
+    if (stream.readableEnded) return { chunks, ended: true };
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        stream.off('readable', onReadable).off('end', onEnd).off('error', settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReadable = () => settle();
+      const onEnd = () => settle();
+      stream.on('readable', onReadable).on('end', onEnd).on('error', settle);
+    });
+  }
+  return { chunks, ended: false };
 }
 
 interface Packed {

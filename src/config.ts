@@ -58,7 +58,7 @@ export interface Config {
   sevenZipLevel: number;
   sevenZipMethod: CompressionMethod;
   dumpParallelism: number;
-  /** A backup's first table streams into 7-Zip from this estimated size on (smaller: spooled). */
+  /** A table streams into 7-Zip once its dump is past this size (a smaller one spools). */
   dumpStreamMinBytes: number;
   restoreParallelism: number;
   /** Sessions one table's INSERTs are spread over during a restore. */
@@ -137,7 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     sevenZipLevel: integer('SEVENZIP_LEVEL', 1, 0, 9),
     sevenZipMethod: matching('SEVENZIP_METHOD', 'lzma2', /^(lzma2|deflate)$/, '"lzma2" or "deflate"') as CompressionMethod,
     dumpParallelism: integer('DUMP_PARALLELISM', 2, 1, 64),
-    dumpStreamMinBytes: integer('DUMP_STREAM_MIN_MB', 8, 0, 1_000_000) * 1024 * 1024,
+    dumpStreamMinBytes: integer('DUMP_STREAM_MIN_MB', 8, 0, 256) * 1024 * 1024,
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),
     restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 1, 1, 16),
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',

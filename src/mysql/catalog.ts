@@ -7,20 +7,17 @@ export interface TableInfo {
   engine: string | null;
   /** The server's estimate (exact for MyISAM, statistics for InnoDB). */
   estimatedRows: number;
-  /** The server's estimate of the table's data (DATA_LENGTH: for InnoDB, its clustered index). */
-  estimatedBytes: number;
 }
 
 /** The base tables (not views) of the connection's database, by exact name. */
 export async function baseTables(conn: Connection): Promise<Map<string, TableInfo>> {
   const [rows] = await conn.query<RowDataPacket[]>(
-    "SELECT TABLE_NAME AS name, ENGINE AS engine, TABLE_ROWS AS estimatedRows, DATA_LENGTH AS estimatedBytes FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
+    "SELECT TABLE_NAME AS name, ENGINE AS engine, TABLE_ROWS AS estimatedRows FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
   );
   return new Map(rows.map((row) => [String(row.name), {
       name: String(row.name) as TableName,
       engine: row.engine === null ? null : String(row.engine),
       estimatedRows: Number(row.estimatedRows ?? 0) || 0,
-      estimatedBytes: Number(row.estimatedBytes ?? 0) || 0,
     }]));
 }
 

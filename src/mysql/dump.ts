@@ -34,14 +34,8 @@ export class ConsistentSnapshot {
     private readonly lockSession: Connection,
     /** The server's row estimates, for progress reports. */
     readonly estimatedRows: number,
-    private readonly estimatedBytes: ReadonlyMap<string, number>,
   ) {
     this.idle.push(...sessions);
-  }
-
-  /** The server's estimate of a table's data size (0 when it has none). */
-  estimatedBytesOf(table: TableName): number {
-    return this.estimatedBytes.get(table) ?? 0;
   }
 
   static async open(settings: MysqlSettings, tables: readonly TableName[], parallelism: number): Promise<ConsistentSnapshot> {
@@ -76,8 +70,7 @@ export class ConsistentSnapshot {
       if (allTransactional) await lock.query('UNLOCK TABLES');
 
       const estimatedRows = tables.reduce((sum, t) => sum + (catalog.get(t)?.estimatedRows ?? 0), 0);
-      const estimatedBytes = new Map(tables.map((t) => [t as string, catalog.get(t)?.estimatedBytes ?? 0]));
-      return new ConsistentSnapshot(info, definitions, sessions, lock, estimatedRows, estimatedBytes);
+      return new ConsistentSnapshot(info, definitions, sessions, lock, estimatedRows);
     } catch (err) {
       await Promise.all(opened.map((conn) => disconnect(conn)));
       throw err;
