@@ -43,19 +43,20 @@ export class ConsistentSnapshot {
     const open = async (): Promise<Connection> => {
       const conn = await connect(settings, { typeCast: false });
       opened.push(conn);
+      // sql_mode '' so SHOW CREATE output uses backticks whatever the server's default is.
+      await conn.query("SET SESSION sql_mode = ''");
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await showGeneratedPrimaryKeys(conn);
       return conn;
     };
     try {
-      const lock = await open();
       const sessionCount = Math.max(1, Math.min(parallelism, tables.length));
-      const sessions: Connection[] = [];
-      for (let i = 0; i < sessionCount; i++) sessions.push(await open());
-      for (const session of [lock, ...sessions]) {
-        // sql_mode '' so SHOW CREATE output uses backticks whatever the server's default is.
-        await session.query("SET SESSION sql_mode = ''");
-        await session.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-        await showGeneratedPrimaryKeys(session);
-      }
+      // All at once (a one-table backup's snapshot took 5-9 ms opening them one by one); settled,
+      // so that a failure closes every connection, including those still opening then.
+      const settled = await Promise.allSettled(Array.from({ length: sessionCount + 1 }, open));
+      const refused = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (refused) throw refused.reason;
+      const [lock, ...sessions] = settled.map((r) => (r as PromiseFulfilledResult<Connection>).value) as [Connection, ...Connection[]];
 
       const catalog = await baseTables(lock);
       const missing = tables.filter((table) => !catalog.has(table));
