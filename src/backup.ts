@@ -77,9 +77,8 @@ export async function makeBackup(
     let packed: Packed;
     try {
       // 7-Zip reads an archive's password from the stdin a streamed table would come through.
-      const streamFirst = settings.sevenZipLevel <= STREAMING_MAX_LEVEL && password === undefined;
-      const streaming = streamFirst ? (settings.streamMinBytes ?? STREAMING_MIN_BYTES) : null;
-      packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streaming, progress, log, (tables) =>
+      const streamMinBytes = settings.sevenZipLevel <= STREAMING_MAX_LEVEL && password === undefined ? (settings.streamMinBytes ?? STREAMING_MIN_BYTES) : null;
+      packed = await packTables(job.tables, snapshot, writer, dir.spoolDir(job.id), settings.dumpParallelism, streamMinBytes, progress, log, (tables) =>
         JSON.stringify(buildManifest(settings.mysql.database, snapshot.info, tables, scheduledOf(job)), null, 2),
       );
     } finally {
