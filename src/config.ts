@@ -65,6 +65,8 @@ export interface Config {
   restoreInsertConnections: number;
   /** Secondary indexes of a restored table built after its rows. */
   restoreDeferIndexes: boolean;
+  /** The rows of the service's own dumps loaded with LOAD DATA LOCAL INFILE where the server allows it. */
+  restoreLoadData: boolean;
   /** A verify job queued after each backup: off, shallow or deep (VERIFY_AFTER_BACKUP). */
   verifyAfterBackup: 'off' | 'shallow' | 'deep';
   maxParallelJobs: number;
@@ -141,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     restoreParallelism: integer('RESTORE_PARALLELISM', 2, 1, 64),
     restoreInsertConnections: integer('RESTORE_INSERT_CONNECTIONS', 1, 1, 16),
     restoreDeferIndexes: matching('RESTORE_DEFER_INDEXES', 'on', /^(on|off)$/, '"on" or "off"') === 'on',
+    restoreLoadData: matching('RESTORE_LOAD_DATA', 'on', /^(on|off)$/, '"on" or "off"') === 'on',
     verifyAfterBackup: matching('VERIFY_AFTER_BACKUP', 'off', /^(off|shallow|deep)$/, '"off", "shallow" or "deep"') as Config['verifyAfterBackup'],
     maxParallelJobs: integer('MAX_PARALLEL_JOBS', 2, 1, 64),
     jobPullMs: integer('JOB_PULL_SECONDS', 5, 1, 60) * 1000,

@@ -128,6 +128,7 @@ async function runRestore(job: RestoreJob, { signal, log, progress }: JobContext
       restoreParallelism: config.restoreParallelism,
       insertConnections: config.restoreInsertConnections,
       deferIndexes: config.restoreDeferIndexes,
+      loadData: config.restoreLoadData,
       deployment: deploymentOf(config),
       archivePasswords: config.archivePasswords,
     };
@@ -159,7 +160,7 @@ async function runVerify(job: VerifyJob, { signal, log, progress }: JobContext, 
     } else {
       source = { path: (await catalog.localCopy(job.archive, tempPath, signal)).path, ...(object && { object }) };
     }
-    const settings = { mysql: config.mysql, deployment: deploymentOf(config), deferIndexes: config.restoreDeferIndexes, archivePasswords: config.archivePasswords };
+    const settings = { mysql: config.mysql, deployment: deploymentOf(config), deferIndexes: config.restoreDeferIndexes, loadData: config.restoreLoadData, archivePasswords: config.archivePasswords };
     report = await verifyArchive(job, source, settings, log, signal, progress);
   } finally {
     await rm(tempPath, { force: true });

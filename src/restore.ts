@@ -1,6 +1,6 @@
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
-import { MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
+import { madeByThisService, MANIFEST_ENTRY, readManifest } from './archive/manifest.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import type { RestoreJob } from './job-kinds.js';
 import { targetNameOf } from './job-kinds.js';
@@ -18,6 +18,8 @@ export interface RestoreSettings {
   insertConnections?: number;
   /** Secondary indexes built after the rows (default on). */
   deferIndexes?: boolean;
+  /** The rows of the service's own dumps loaded with LOAD DATA LOCAL INFILE where the server allows it (default on). */
+  loadData?: boolean;
   /** Tells this deployment's scratch schemas apart from another's on the same server. */
   deployment: string;
   /** Tried in order on an encrypted archive. */
@@ -92,7 +94,7 @@ export async function restoreTables(
           swap.names.scratch,
           entryNameOf(table),
           () => extractEntry(path, entryNameOf(table), password),
-          { insertConnections: settings.insertConnections ?? 1, deferIndexes: settings.deferIndexes ?? true },
+          { insertConnections: settings.insertConnections ?? 1, deferIndexes: settings.deferIndexes ?? true, loadData: (settings.loadData ?? true) && madeByThisService(manifest) },
           (bytes) => (progress.bytesDone += bytes),
           loadSignal,
         );
@@ -106,7 +108,7 @@ export async function restoreTables(
         }
         await swap.markLoaded(table, { rows, deferred: loaded.deferred });
         progress.tablesDone++;
-        log.info({ table, statements: loaded.statements, indexesDeferred: loaded.indexesDeferred, insertSessions: loaded.insertSessions }, 'table loaded into the scratch schema');
+        log.info({ table, statements: loaded.statements, indexesDeferred: loaded.indexesDeferred, insertSessions: loaded.insertSessions, loadDataRuns: loaded.loadDataRuns }, 'table loaded into the scratch schema');
       }
     };
     const guarded = async () => {

@@ -1,6 +1,6 @@
 import type { MysqlSettings } from './config.js';
 import { extractEntry, inspectArchive } from './archive/reader.js';
-import { dumpFormatOf, MANIFEST_ENTRY, readManifest, type Manifest } from './archive/manifest.js';
+import { dumpFormatOf, madeByThisService, MANIFEST_ENTRY, readManifest, type Manifest } from './archive/manifest.js';
 import type { VerifyJob } from './job-kinds.js';
 import type { Logger } from './log.js';
 import { ConsistentSnapshot } from './mysql/dump.js';
@@ -20,6 +20,8 @@ export interface VerifySettings {
   /** Names the deep check's scratch schema, as a restore's (so a crashed one is cleaned up at start). */
   deployment: string;
   deferIndexes: boolean;
+  /** The rows of the service's own dumps loaded with LOAD DATA LOCAL INFILE where the server allows it. */
+  loadData: boolean;
   archivePasswords: readonly string[];
 }
 
@@ -164,7 +166,7 @@ async function restoreAndRedump(
           scratch,
           entryNameOf(table),
           () => extractEntry(archived.path, entryNameOf(table), archived.password),
-          { insertConnections: 1, deferIndexes: settings.deferIndexes },
+          { insertConnections: 1, deferIndexes: settings.deferIndexes, loadData: settings.loadData && madeByThisService(manifest) },
           (bytes) => (progress.bytesDone += bytes),
           signal,
         );

@@ -47,6 +47,14 @@ export function buildManifest(
   };
 }
 
+/** Dump formats whose INSERTs only hold the literals load-data.ts knows. */
+const KNOWN_DUMP_FORMATS = new Set([1, 2]);
+
+/** Whether the archive's .sql files were written by this service's dump, in a format this version knows. */
+export function madeByThisService(manifest: Manifest | null | undefined): boolean {
+  return manifest?.tool === 'nats-mysql-tables-backup' && KNOWN_DUMP_FORMATS.has(dumpFormatOf(manifest));
+}
+
 /** The dump format of an archive with this manifest (1 when the manifest does not say). */
 export function dumpFormatOf(manifest: Manifest): number {
   return typeof manifest.dumpFormat === 'number' ? manifest.dumpFormat : 1;
