@@ -1,7 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { insertRows, loadDataSql } from '../src/mysql/load-data.js';
+import { createStatementSplitter, type SplitStatement } from '../src/mysql/statements.js';
 import { extract, packArchive } from './helpers/archives.js';
 import { checksum, dbConnect, ident, type Db } from './helpers/db.js';
 import { natsConnect } from './helpers/nats.js';
@@ -16,18 +19,18 @@ describe('the rows of an INSERT as LOAD DATA reads them', () => {
     expect(r.table).toBe('t');
     expect(r.columns).toEqual(['a', 'b c', 'd`e']);
     expect(r.target).toBe('`t` (`a`,`b c`,`d``e`)');
-    expect(r.rows.toString('latin1')).toBe("(1,'x'),(NULL,'it\\'s'),(-1.5e-7,''),");
+    expect(r.rows.toString('latin1')).toBe("(1,'x'),(NULL,'it\\'s'),(-1.5e-7,'')");
     expect(insertRows('INSERT INTO `t` VALUES (1)')?.columns).toBeNull();
   });
 
   it('_binary introducers are cut out, and only where a value starts', () => {
     expect(rowsOf("INSERT INTO `t` (`a`,`b`) VALUES (_binary'\\0\\'x',_binary''),(NULL,'a,_binary'),(2,_binary'\\\\')")).toBe(
-      "('\\0\\'x',''),(NULL,'a,_binary'),(2,'\\\\'),",
+      "('\\0\\'x',''),(NULL,'a,_binary'),(2,'\\\\')",
     );
     // A string ending in a backslash, then a value that looks special only from inside it.
-    expect(rowsOf("INSERT INTO `t` (`a`,`b`) VALUES ('x\\\\',_binary'y'),(',b\\'',1)")).toBe("('x\\\\','y'),(',b\\'',1),");
+    expect(rowsOf("INSERT INTO `t` (`a`,`b`) VALUES ('x\\\\',_binary'y'),(',b\\'',1)")).toBe("('x\\\\','y'),(',b\\'',1)");
     // Looks like a literal LOAD DATA cannot read, but is inside a string: the rows are kept whole.
-    expect(rowsOf("INSERT INTO `t` (`a`,`b`) VALUES ('a,b','(X'),('(b','c')")).toBe("('a,b','(X'),('(b','c'),");
+    expect(rowsOf("INSERT INTO `t` (`a`,`b`) VALUES ('a,b','(X'),('(b','c')")).toBe("('a,b','(X'),('(b','c')");
   });
 
   it('BIT and hex literals, and statements of another form, stay INSERTs', () => {
@@ -41,6 +44,28 @@ describe('the rows of an INSERT as LOAD DATA reads them', () => {
     expect(rowsOf('INSERT INTO t VALUES (1)')).toBeNull();
     expect(rowsOf('INSERT INTO `t` SELECT 1')).toBeNull();
     expect(rowsOf('INSERT INTO `t` (`a`) VALUES (1);')).toBeNull();
+  });
+
+  it('the splitter hands each statement with its bytes, across chunk boundaries; the rows are views of them', async () => {
+    const sql = Buffer.from("SET NAMES utf8mb4;\nINSERT INTO `t` (`a`) VALUES (_binary'\xff\\'x'),('ж;');\n-- c\nINSERT INTO `t` (`a`) VALUES (1);\n", 'latin1');
+    const statements: SplitStatement[] = [];
+    await pipeline(
+      Readable.from([sql.subarray(0, 30), sql.subarray(30, 61), sql.subarray(61)]),
+      createStatementSplitter({ encoding: 'latin1', withBytes: true }),
+      new Writable({
+        objectMode: true,
+        write: (s: SplitStatement, _e, cb) => {
+          statements.push(s);
+          cb();
+        },
+      }),
+    );
+    expect(statements.map((s) => s.text)).toEqual(['SET NAMES utf8mb4', "INSERT INTO `t` (`a`) VALUES (_binary'\xff\\'x'),('ж;')", 'INSERT INTO `t` (`a`) VALUES (1)'].map(latin1));
+    for (const s of statements) expect(s.bytes.toString('latin1')).toBe(s.text);
+    expect(insertRows(statements[1]!.text, statements[1]!.bytes)!.rows.toString('latin1')).toBe(latin1("('\xff\\'x'),('ж;')"));
+    const plain = insertRows(statements[2]!.text, statements[2]!.bytes)!.rows;
+    expect(plain.toString('latin1')).toBe('(1)');
+    expect(plain.buffer).toBe(statements[2]!.bytes.buffer); // a view, not a copy
   });
 
   it('the LOAD DATA statement names the table and columns afresh, quoted', () => {

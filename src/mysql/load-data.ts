@@ -5,8 +5,9 @@
  * `customers` and `metrics_wide`, and a restore is bound by that CPU.
  *
  * The INSERTs' own bytes are what LOAD DATA reads: the rows `(v1,v2),(v3,v4)` of consecutive
- * INSERTs become one stream `(v1,v2),(v3,v4),…` read with FIELDS TERMINATED BY ',' OPTIONALLY
- * ENCLOSED BY '\'' ESCAPED BY '\\' LINES STARTING BY '(' TERMINATED BY '),'. That reads every
+ * INSERTs become one stream `(v1,v2),(v3,v4)(v5,v6),…` read with FIELDS TERMINATED BY ','
+ * OPTIONALLY ENCLOSED BY '''' ESCAPED BY '\\' LINES STARTING BY '(' TERMINATED BY ')' (a line's
+ * prefix skips what comes before it: the comma between rows, or nothing). That reads every
  * literal the dump writes (dump-sql.ts) as the INSERT would: NULL, numbers and QUOTE()d strings
  * (escapes `\\ \' \0 \Z \r`). `_binary'…'` is read once its introducer is cut out. A statement
  * with a literal LOAD DATA cannot read (`b'…'` BITs, `X'…'` geometries) stays an INSERT.
@@ -23,7 +24,7 @@ export interface InsertRows {
   target: string;
   table: string;
   columns: string[] | null;
-  /** The rows as LOAD DATA reads them: `(…),(…),`. */
+  /** The rows as LOAD DATA reads them, `(…),(…)`: a view of the statement's bytes where nothing is cut out. */
   rows: Buffer;
 }
 
@@ -40,10 +41,11 @@ const SPECIAL_LITERAL = /[(,](?:_binary|b|X)'/g;
 const BINARY_INTRODUCER = "_binary'";
 
 /**
- * The rows of an INSERT written by the service's dump (a latin1 string: one char per byte), or
- * null when it has another form or holds a literal LOAD DATA cannot read.
+ * The rows of an INSERT written by the service's dump, or null when it has another form or holds
+ * a literal LOAD DATA cannot read. `statement` is the latin1 decoding of `bytes` (one char per
+ * byte: the same offsets).
  */
-export function insertRows(statement: string): InsertRows | null {
+export function insertRows(statement: string, bytes: Buffer = Buffer.from(statement, 'latin1')): InsertRows | null {
   if (!statement.startsWith(INSERT_INTO)) return null;
   const table = identifierAt(statement, INSERT_INTO.length);
   if (table === null) return null;
@@ -66,7 +68,8 @@ export function insertRows(statement: string): InsertRows | null {
   const start = at + VALUES.length;
   if (statement.charCodeAt(start) !== OPEN) return null;
   SPECIAL_LITERAL.lastIndex = start;
-  const rows = SPECIAL_LITERAL.test(statement) ? withoutIntroducers(statement, start) : asRows(statement, start, []);
+  const cuts = SPECIAL_LITERAL.test(statement) ? introducers(statement, start) : [];
+  const rows = cuts === null ? null : rowsOf(bytes, start, cuts);
   return rows === null ? null : { target, table: table.name, columns, rows };
 }
 
@@ -89,7 +92,7 @@ function identifierAt(text: string, at: number): { name: string; end: number } |
  * only looks like one): the offsets of the `_binary` introducers to cut, or null for a literal
  * that is neither NULL, a number, a string nor a `_binary` string.
  */
-function withoutIntroducers(text: string, start: number): Buffer | null {
+function introducers(text: string, start: number): number[] | null {
   const cuts: number[] = [];
   const end = text.length;
   let at = start;
@@ -118,7 +121,7 @@ function withoutIntroducers(text: string, start: number): Buffer | null {
     if (at === end) break;
     if (text.charCodeAt(at++) !== COMMA) return null;
   }
-  return asRows(text, start, cuts);
+  return cuts;
 }
 
 /** Past the string literal whose opening quote is at `quote` (backslash escapes), or -1. */
@@ -133,17 +136,21 @@ function afterString(text: string, quote: number): number {
   }
 }
 
-/** The rows' bytes from `start`, without the introducers at `cuts`, and a comma after the last row. */
-function asRows(text: string, start: number, cuts: number[]): Buffer {
-  const rows = Buffer.allocUnsafe(text.length - start - cuts.length * (BINARY_INTRODUCER.length - 1) + 1);
+/**
+ * The rows' bytes from `start`, without the introducers at `cuts`: one buffer, since each buffer
+ * handed to the driver becomes a packet and a socket write of its own.
+ */
+function rowsOf(bytes: Buffer, start: number, cuts: number[]): Buffer {
+  if (cuts.length === 0) return bytes.subarray(start);
+  const cut = BINARY_INTRODUCER.length - 1;
+  const rows = Buffer.allocUnsafe(bytes.length - start - cuts.length * cut);
   let written = 0;
   let from = start;
-  for (const cut of cuts) {
-    written += rows.write(text.slice(from, cut), written, 'latin1');
-    from = cut + BINARY_INTRODUCER.length - 1;
+  for (const at of cuts) {
+    written += bytes.copy(rows, written, from, at);
+    from = at + cut;
   }
-  written += rows.write(text.slice(from), written, 'latin1');
-  rows[written] = COMMA;
+  bytes.copy(rows, written, from);
   return rows;
 }
 
@@ -153,7 +160,7 @@ export function loadDataSql(rows: Pick<InsertRows, 'table' | 'columns'>, charact
   const columns = rows.columns === null ? '' : ` (${rows.columns.map(quoteIdentifier).join(',')})`;
   return (
     `LOAD DATA LOCAL INFILE 'rows' INTO TABLE ${quoteIdentifier(rows.table)} CHARACTER SET ${characterSet} ` +
-    `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '''' ESCAPED BY '\\\\' LINES STARTING BY '(' TERMINATED BY '),'${columns}`
+    `FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '''' ESCAPED BY '\\\\' LINES STARTING BY '(' TERMINATED BY ')'${columns}`
   );
 }
 

@@ -30,14 +30,22 @@ import { StatementScanner } from './statements/scanner.js';
  */
 export type StatementEncoding = 'utf8' | 'latin1';
 
+/** A statement as `createStatementSplitter({ withBytes: true })` emits it. */
+export interface SplitStatement {
+  text: string;
+  /** Its bytes, not copied (in `latin1`, `text[i]` is `bytes[i]`). */
+  bytes: Buffer;
+}
+
 /**
  * Object-mode Transform: input Buffer chunks of a SQL file (UTF-8, arbitrary
  * chunk boundaries, even inside a multi-byte character or a quote); output one
  * string per statement, WITHOUT the trailing delimiter, trimmed of surrounding
- * whitespace.
+ * whitespace (with `withBytes`, a SplitStatement).
  */
-export function createStatementSplitter(options: { encoding?: StatementEncoding } = {}): Transform {
+export function createStatementSplitter(options: { encoding?: StatementEncoding; withBytes?: boolean } = {}): Transform {
   const scanner = new StatementScanner(options.encoding);
+  const emit = options.withBytes ? (push: (s: unknown) => void) => (text: string, bytes: Buffer) => push({ text, bytes }) : (push: (s: unknown) => void) => (text: string) => push(text);
   return new Transform({
     readableObjectMode: true,
     // Statements can be ~1 MiB each: keep only a few finished ones queued.
@@ -49,9 +57,7 @@ export function createStatementSplitter(options: { encoding?: StatementEncoding 
           : typeof chunk === 'string'
             ? Buffer.from(chunk, encoding)
             : Buffer.from(chunk as Uint8Array);
-        scanner.write(buf, (statement) => {
-          this.push(statement);
-        });
+        scanner.write(buf, emit((s) => this.push(s)));
         callback();
       } catch (err) {
         callback(err as Error);
@@ -59,9 +65,7 @@ export function createStatementSplitter(options: { encoding?: StatementEncoding 
     },
     flush(this: Transform, callback: TransformCallback): void {
       try {
-        scanner.end((statement) => {
-          this.push(statement);
-        });
+        scanner.end(emit((s) => this.push(s)));
         callback();
       } catch (err) {
         callback(err as Error);

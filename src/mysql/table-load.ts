@@ -26,7 +26,7 @@ import { deferIndexes } from './deferred-indexes.js';
 import { insertRows, loadDataSql, LoadDataRun, type LoadDataResult } from './load-data.js';
 import { quoteIdentifier, quoteString } from './sql.js';
 import { leadingWords, statementKind } from './statement-kind.js';
-import { createStatementSplitter } from './statements.js';
+import { createStatementSplitter, type SplitStatement } from './statements.js';
 
 /** Statements a dump runs after its first trigger are kept for after the swap: at most this much. */
 const MAX_DEFERRED_BYTES = 16 * 1024 * 1024;
@@ -294,8 +294,8 @@ export async function loadTable(
   };
 
   /** Takes an INSERT's rows into the LOAD DATA under way (or a new one); false when it must run as an INSERT. */
-  const loadRows = async (statement: string): Promise<boolean> => {
-    const rows = loadDataAllowed ? insertRows(statement) : null;
+  const loadRows = async (statement: string, bytes: Buffer): Promise<boolean> => {
+    const rows = loadDataAllowed ? insertRows(statement, bytes) : null;
     if (rows === null) return false;
     if (loadData !== null && loadData.target !== rows.target) await endLoadData();
     if (loadData === null) {
@@ -338,7 +338,7 @@ export async function loadTable(
     await run(main, now, entry);
   };
 
-  const handle = async (statement: string): Promise<void> => {
+  const handle = async ({ text: statement, bytes }: SplitStatement): Promise<void> => {
     const kind = statementKind(statement);
     if (kind === 'use' || kind === 'database') {
       throw new ConflictError(`${entry} switches or changes databases (${statement.slice(0, 60)}…); only single-table dumps restore`);
@@ -365,7 +365,7 @@ export async function loadTable(
     if (sessions.rowsAdded !== null && !keepsRowCount(statement, role, inserts)) sessions.rowsAdded = null;
     if (role === 'insert') {
       inserts++;
-      if (await loadRows(statement)) return;
+      if (await loadRows(statement, bytes)) return;
       await endLoadData();
       await sessions.insert(statement);
       return;
@@ -403,10 +403,10 @@ export async function loadTable(
           callback(null, chunk);
         },
       }),
-      createStatementSplitter({ encoding: 'latin1' }),
+      createStatementSplitter({ encoding: 'latin1', withBytes: true }),
       new Writable({
         objectMode: true,
-        write(statement: string, _encoding, callback) {
+        write(statement: SplitStatement, _encoding, callback) {
           handle(statement).then(() => callback(), callback);
         },
       }),

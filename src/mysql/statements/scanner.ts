@@ -16,7 +16,8 @@ import { BLOCK, BT, Cursor, DQ, EMPTY, EXEC, HINT, LINE, matchAt, NEED_MORE, NOR
 import { Delimiter } from './delimiter.js';
 import { openQuote, skipBackquoted, skipQuoted } from './quoted.js';
 
-type Out = (statement: string) => void;
+/** A statement's text, and its bytes (a view of the input, or of the pieces it was joined from). */
+type Out = (statement: string, bytes: Buffer) => void;
 
 export class StatementScanner {
   constructor(private readonly encoding: StatementEncoding = 'utf8') {}
@@ -191,6 +192,6 @@ export class StatementScanner {
     }
     while (s < e && WS[whole[s]!] === 1) s++;
     while (e > s && WS[whole[e - 1]!] === 1) e--;
-    if (e > s) out(whole.toString(this.encoding, s, e));
+    if (e > s) out(whole.toString(this.encoding, s, e), whole.subarray(s, e));
   }
 }
