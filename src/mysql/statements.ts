@@ -45,7 +45,8 @@ export interface SplitStatement {
  */
 export function createStatementSplitter(options: { encoding?: StatementEncoding; withBytes?: boolean } = {}): Transform {
   const scanner = new StatementScanner(options.encoding);
-  const emit = options.withBytes ? (push: (s: unknown) => void) => (text: string, bytes: Buffer) => push({ text, bytes }) : (push: (s: unknown) => void) => (text: string) => push(text);
+  const emit = (push: (statement: string | SplitStatement) => void) =>
+    options.withBytes ? (text: string, bytes: Buffer) => push({ text, bytes }) : (text: string) => push(text);
   return new Transform({
     readableObjectMode: true,
     // Statements can be ~1 MiB each: keep only a few finished ones queued.
