@@ -151,7 +151,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const scheduler = new Scheduler(config.schedules, {
     queue,
     claims: new SlotClaims(stateBucket, config.subjectPrefix),
-    isTaken: (name) => catalog.has(name),
+    isTaken: (name) => catalog.nameTaken(name),
     subjectPrefix: config.subjectPrefix,
     log,
   });

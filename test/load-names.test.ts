@@ -80,6 +80,22 @@ describe('same-second names under load', () => {
     expect(served(first) + served(second)).toBe(IN_FLIGHT);
   }, 120_000);
 
+  it('finds a table created just after a makebackup, though table lists are reused for a moment', async () => {
+    await db.query('DROP TABLE IF EXISTS load_names_late');
+    const ok = JSON.parse((await request(nc, `${first.prefix}.makebackup`, 'makebackup=load_names')).body) as { status: string };
+    expect(ok.status).toBe('ok');
+    const missing = await request(nc, `${first.prefix}.makebackup`, 'makebackup=load_names_late');
+    expect(JSON.parse(missing.body)).toEqual({ status: 'bad', futurefilename: '' });
+    await db.query('CREATE TABLE load_names_late (id INT PRIMARY KEY)');
+    try {
+      // Both instances, at once: each answers from a list it made before the table existed.
+      const replies = await Promise.all([0, 1, 2, 3].map(() => request(nc, `${first.prefix}.makebackup`, 'makebackup=load_names_late')));
+      for (const reply of replies) expect((JSON.parse(reply.body) as { status: string }).status, reply.body).toBe('ok');
+    } finally {
+      await db.query('DROP TABLE IF EXISTS load_names_late');
+    }
+  }, 60_000);
+
   it(`answers ${IN_FLIGHT} listbackups and archive requests in flight, none failing`, async () => {
     // The backups queued above are being made meanwhile (two cores): the figures are pessimistic.
     let archive: string | undefined;

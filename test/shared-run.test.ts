@@ -34,3 +34,25 @@ it('hands a failure to the callers of that run only; the next run starts afresh'
   await expect(shared.run()).rejects.toThrow('first fails');
   expect(await shared.run()).toBe(2);
 });
+
+it('recent() answers from a run that ended within the age given, else from the run under way or a new one', async () => {
+  let runs = 0;
+  const release: (() => void)[] = [];
+  const shared = new SharedRun(async () => {
+    const n = ++runs;
+    await new Promise<void>((r) => release.push(r));
+    return n;
+  });
+  const first = shared.recent(1_000);
+  const joined = shared.recent(1_000); // the run under way, though it began before this call
+  expect(runs).toBe(1);
+  release.shift()!();
+  expect([await first, await joined]).toEqual([1, 1]);
+  expect(await shared.recent(60_000)).toBe(1); // no new run while the last result is young enough
+  expect(runs).toBe(1);
+  await new Promise((r) => setTimeout(r, 5));
+  const stale = shared.recent(1);
+  expect(runs).toBe(2);
+  release.shift()!();
+  expect(await stale).toBe(2);
+});

@@ -11,7 +11,7 @@ export async function handleMakeBackup(msg: Msg, ctx: ApiContext): Promise<void>
   const tables = parsed.value;
   const missing = await orUnavailable('MySQL is unavailable', () => ctx.tables.missing(tables));
   if (missing.length > 0) throw tablesNotFound(missing);
-  const job = await ctx.queue.enqueueBackup(tables, (name) => ctx.catalog.has(name));
+  const job = await ctx.queue.enqueueBackup(tables, (name) => ctx.catalog.nameTaken(name));
   ctx.log.info({ job: job.id, archive: job.archive, tables }, 'backup queued');
   replyOk(msg, { status: 'ok', futurefilename: ctx.catalog.dir.pathOf(job.archive) }, { 'Backup-Job-Id': job.id });
 }

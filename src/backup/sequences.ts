@@ -10,8 +10,9 @@ const MAX_CAS_ROUNDS = 50;
  * job-state KV bucket under `seq.<stamp>` so every instance draws from one counter.
  *
  * A claim is one KV write when uncontended (`create`, then `update` against the revision this
- * process last wrote). Requests that arrive while a claim is in flight wait and are served by the
- * next claim together (it adds their count at once), so concurrency inside a process costs no
+ * process last wrote). A claim starts once the I/O round that asked for it is over, so requests
+ * read from the socket together share it, and requests that arrive while a claim is in flight
+ * are served by the next claim together (it adds their count at once), so concurrency inside a process costs no
  * extra round trips and only other instances' writes make a compare-and-set retry.
  */
 export class SequenceCounter {
@@ -29,12 +30,14 @@ export class SequenceCounter {
       const queue = this.waiting.get(key) ?? [];
       queue.push({ resolve, reject });
       this.waiting.set(key, queue);
-      if (!this.claiming.has(key)) void this.drain(key);
+      if (this.claiming.has(key)) return;
+      // The first claim waits for the rest of the I/O round: requests that arrived together share it.
+      this.claiming.add(key);
+      setImmediate(() => void this.drain(key));
     });
   }
 
   private async drain(key: string): Promise<void> {
-    this.claiming.add(key);
     try {
       for (let batch = this.waiting.get(key); batch && batch.length > 0; batch = this.waiting.get(key)) {
         this.waiting.delete(key);

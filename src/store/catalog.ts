@@ -98,9 +98,19 @@ export class Catalog {
     return entry;
   }
 
-  /** Whether either place holds the name (a new backup must not take it). */
+  /** Whether either place holds the name. */
   async has(name: ArchiveName): Promise<boolean> {
     return (await this.dir.has(name)) || (await this.bucket.lookup(name)) !== null;
+  }
+
+  /**
+   * Whether a new backup must not take the name: the directory holds it, or the bucket as its
+   * watch knows it. No round trip: names come from a shared counter (names.ts), so only an
+   * archive from before the counter (wiped with its bucket, or expired) can hold a new name, and
+   * the watch read those when it started.
+   */
+  async nameTaken(name: ArchiveName): Promise<boolean> {
+    return (await this.dir.has(name)) || (await this.bucket.watched(name));
   }
 
   /**

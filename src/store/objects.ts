@@ -104,6 +104,16 @@ export class ArchiveBucket {
   }
 
   /**
+   * Whether the watch has seen the object, with no catch-up (info() before the watch has synced).
+   * Enough to keep a new backup's name off an old archive (names.ts); not to find one another
+   * instance has just put, which lookup() is for.
+   */
+  async watched(name: ArchiveName): Promise<boolean> {
+    if (!this.view) return (await this.info(name)) !== null;
+    return this.view.has(name);
+  }
+
+  /**
    * Makes the view hold every object the bucket holds at the time of the call. nats-server 2.9
    * skips entries on a consumer filtered by a wildcard when puts run concurrently (four puts at
    * once: the watch never sees one or two of them, though a consumer made afterwards does), so
