@@ -12,7 +12,9 @@ import { backupDone, startService, type RunningService, retire } from './helpers
 const ALL_TYPES = 'rt_all_types';
 const SPACED = 'rt order items';
 const CYRILLIC = 'rt_заказы';
-const TABLES = [ALL_TYPES, SPACED, CYRILLIC];
+/** The same values in NOT NULL columns: the dump formats those without a NULL test. */
+const NOT_NULL = 'rt_not_null';
+const TABLES = [ALL_TYPES, SPACED, CYRILLIC, NOT_NULL];
 const STOCK_DB = 'test_stock_client';
 
 let service: RunningService;
@@ -99,6 +101,17 @@ async function createTables(): Promise<void> {
   }
   // An invisible column (MariaDB 10.3+, MySQL 8.0.23+): SELECT * leaves it out, the dump must not.
   await db.query(`UPDATE ${ident(ALL_TYPES)} SET inv = IF(id % 9 = 0, NULL, id * 3)`);
+  const notNull = (c: string) => `${c} NOT NULL`;
+  await db.query(`
+    CREATE TABLE ${ident(NOT_NULL)} (
+      id INT PRIMARY KEY,
+      ${['ti TINYINT', 'bu BIGINT UNSIGNED', 'f FLOAT', 'd DOUBLE', 'dec65 DECIMAL(65,30)', 'b64 BIT(64)', 'bin BINARY(4)', 'blb BLOB',
+        'ch CHAR(10)', 'vc VARCHAR(200)', 'txt TEXT', 'lat VARCHAR(50) CHARACTER SET latin1', 'u3 VARCHAR(50) CHARACTER SET utf8mb3',
+        'js JSON', 'dt DATETIME(6)', 'dt0 DATETIME', 'ts TIMESTAMP(6)', 'dd DATE', 'tm TIME(3)', 'yr YEAR',
+        "en ENUM('small', 'medium', 'large')", "st SET('red', 'green', 'blue')"].map(notNull).join(', ')}
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+  await db.query(`INSERT INTO ${ident(NOT_NULL)} SELECT id, ti, bu, f, d, dec65, b64, bin, blb, ch, vc, txt, lat, lat, js, dt, dt0, ts, dd, tm, yr, en, st
+    FROM ${ident(ALL_TYPES)} WHERE ti IS NOT NULL`);
   await db.query(`INSERT INTO ${ident(SPACED)} VALUES (1, 10), (2, NULL)`);
   await db.query(`INSERT INTO ${ident(CYRILLIC)} VALUES (1, 'Пётр'), (2, '')`);
   await db.query(`SET SESSION time_zone = '+00:00'`);

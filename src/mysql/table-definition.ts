@@ -8,6 +8,9 @@ export interface ColumnInfo {
   name: string;
   dataType: string;
   generated: boolean;
+  nullable: boolean;
+  /** The character set of a string column (null for other types, and for MySQL's JSON). */
+  charset: string | null;
 }
 
 export interface TableDefinition {
@@ -21,7 +24,7 @@ export async function readDefinition(conn: Connection, table: TableName): Promis
   const [createRows] = await conn.query<RowDataPacket[]>({ sql: `SHOW CREATE TABLE ${quoteIdentifier(table)}`, rowsAsArray: true });
   const createTable = textOf((createRows[0] as unknown as unknown[] | undefined)?.[1]);
   const [columnRows] = await conn.query<RowDataPacket[]>(
-    'SELECT COLUMN_NAME AS name, DATA_TYPE AS dataType, EXTRA AS extra FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
+    'SELECT COLUMN_NAME AS name, DATA_TYPE AS dataType, EXTRA AS extra, IS_NULLABLE AS nullable, CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
     [table],
   );
   const columns = columnRows.map((row) => ({
@@ -29,6 +32,8 @@ export async function readDefinition(conn: Connection, table: TableName): Promis
     dataType: textOf(row.dataType),
     // MySQL marks expression defaults DEFAULT_GENERATED: those columns are stored as usual.
     generated: /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(textOf(row.extra)),
+    nullable: textOf(row.nullable) !== 'NO',
+    charset: row.charset == null ? null : textOf(row.charset),
   }));
   const [triggerRows] = await conn.query<RowDataPacket[]>(
     'SELECT TRIGGER_NAME AS name, SQL_MODE AS sqlMode FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ? ORDER BY ACTION_ORDER, CREATED',
