@@ -35,7 +35,7 @@ it('hands a failure to the callers of that run only; the next run starts afresh'
   expect(await shared.run()).toBe(2);
 });
 
-it('recent() answers from a run that ended within the age given, else from the run under way or a new one', async () => {
+it('current() joins the run under way, though it began before the call, and starts one when none is', async () => {
   let runs = 0;
   const release: (() => void)[] = [];
   const shared = new SharedRun(async () => {
@@ -43,16 +43,18 @@ it('recent() answers from a run that ended within the age given, else from the r
     await new Promise<void>((r) => release.push(r));
     return n;
   });
-  const first = shared.recent(1_000);
-  const joined = shared.recent(1_000); // the run under way, though it began before this call
+  const first = shared.current();
+  const joined = shared.current();
+  const fresh = shared.run(); // run() still waits for a run that starts after it
   expect(runs).toBe(1);
   release.shift()!();
   expect([await first, await joined]).toEqual([1, 1]);
-  expect(await shared.recent(60_000)).toBe(1); // no new run while the last result is young enough
-  expect(runs).toBe(1);
-  await new Promise((r) => setTimeout(r, 5));
-  const stale = shared.recent(1);
+  await new Promise((r) => setImmediate(r));
   expect(runs).toBe(2);
   release.shift()!();
-  expect(await stale).toBe(2);
+  expect(await fresh).toBe(2);
+  const after = shared.current(); // nothing under way: a new run, no result kept from before
+  expect(runs).toBe(3);
+  release.shift()!();
+  expect(await after).toBe(3);
 });

@@ -13,6 +13,8 @@ const POOL_SIZE = 4;
  */
 export class SessionPool {
   private pool: Promise<mysql.Pool> | undefined;
+  /** When a session last went away (the server closed it, or it failed); 0: never. */
+  private lostAt = 0;
 
   constructor(private readonly settings: MysqlSettings) {}
 
@@ -31,6 +33,11 @@ export class SessionPool {
     }
   }
 
+  /** Whether a session went away at `time` or later: MySQL may be gone since. */
+  lostSince(time: number): boolean {
+    return this.lostAt >= time;
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
@@ -38,9 +45,15 @@ export class SessionPool {
   }
 
   private open(): Promise<mysql.Pool> {
-    this.pool ??= connectionOptions(this.settings).then((options) =>
-      mysql.createPool({ ...options, connectionLimit: POOL_SIZE, enableKeepAlive: true }),
-    );
+    this.pool ??= connectionOptions(this.settings).then((options) => {
+      const pool = mysql.createPool({ ...options, connectionLimit: POOL_SIZE, enableKeepAlive: true });
+      pool.on('connection', (session) => {
+        const lost = () => (this.lostAt = Date.now());
+        session.once('end', lost);
+        session.once('error', lost);
+      });
+      return pool;
+    });
     // TLS files are read when the pool is made: a failure to read them is tried again next time.
     this.pool.catch(() => (this.pool = undefined));
     return this.pool;
