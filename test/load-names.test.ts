@@ -88,7 +88,7 @@ describe('same-second names under load', () => {
     expect(JSON.parse(missing.body)).toEqual({ status: 'bad', futurefilename: '' });
     await db.query('CREATE TABLE load_names_late (id INT PRIMARY KEY)');
     try {
-      // Both instances, at once: each answers from a list it made before the table existed.
+      // Both instances, at once: a list either made before the table existed must not say it is missing.
       const replies = await Promise.all([0, 1, 2, 3].map(() => request(nc, `${first.prefix}.makebackup`, 'makebackup=load_names_late')));
       for (const reply of replies) expect((JSON.parse(reply.body) as { status: string }).status, reply.body).toBe('ok');
     } finally {

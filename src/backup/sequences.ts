@@ -12,8 +12,9 @@ const MAX_CAS_ROUNDS = 50;
  * A claim is one KV write when uncontended (`create`, then `update` against the revision this
  * process last wrote). A claim starts once the I/O round that asked for it is over, so requests
  * read from the socket together share it, and requests that arrive while a claim is in flight
- * are served by the next claim together (it adds their count at once), so concurrency inside a process costs no
- * extra round trips and only other instances' writes make a compare-and-set retry.
+ * are served by the next claim together (it adds their count at once): concurrency inside a
+ * process costs no extra round trips, and only other instances' writes make a compare-and-set
+ * retry.
  */
 export class SequenceCounter {
   private readonly waiting = new Map<string, { resolve: (first: number) => void; reject: (err: unknown) => void }[]>();
