@@ -224,23 +224,34 @@ async function localInfileAllowed(conn: Connection): Promise<boolean> {
   return Number(allowed) === 1 || String(allowed).toUpperCase() === 'ON';
 }
 
+interface SessionVariables {
+  characterSet: string;
+  collation: string;
+  sqlMode: string;
+  uniqueChecks: boolean;
+}
+
+/** The session settings a dump's statements change and the load cares about. */
+async function sessionVariables(conn: Connection): Promise<SessionVariables> {
+  const [rows] = await conn.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
+  const now = (rows as Record<string, unknown>[])[0] ?? {};
+  return { characterSet: String(now.cs), collation: String(now.co), sqlMode: String(now.m), uniqueChecks: Number(now.u) === 1 };
+}
+
 /**
  * The session's character set for LOAD DATA and whether its unique checks are on; null when its
  * sql_mode reads literals unlike LOAD DATA does.
  */
-async function loadDataSession(conn: Connection): Promise<{ characterSet: string; uniqueChecks: boolean } | null> {
-  const [rows] = await conn.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
-  const now = (rows as Record<string, unknown>[])[0] ?? {};
+async function loadDataSession(conn: Connection): Promise<SessionVariables | null> {
+  const now = await sessionVariables(conn);
   // Without backslash escapes an INSERT reads `\'` otherwise than LOAD DATA's ESCAPED BY does.
-  if (/\bNO_BACKSLASH_ESCAPES\b/.test(String(now.m))) return null;
-  return { characterSet: String(now.cs), uniqueChecks: Number(now.u) === 1 };
+  return /\bNO_BACKSLASH_ESCAPES\b/.test(now.sqlMode) ? null : now;
 }
 
 /** A SET that puts the session's character set, collation, sql_mode and unique checks back as they are now. */
 async function sessionNow(conn: Connection): Promise<string> {
-  const [rows] = await conn.query('SELECT @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co, @@SESSION.sql_mode AS m, @@SESSION.unique_checks AS u');
-  const now = (rows as Record<string, unknown>[])[0] ?? {};
-  return `SET SESSION character_set_client = ${String(now.cs)}, collation_connection = ${String(now.co)}, sql_mode = ${quoteString(String(now.m))}, unique_checks = ${Number(now.u)}`;
+  const now = await sessionVariables(conn);
+  return `SET SESSION character_set_client = ${now.characterSet}, collation_connection = ${now.collation}, sql_mode = ${quoteString(now.sqlMode)}, unique_checks = ${now.uniqueChecks ? 1 : 0}`;
 }
 
 export async function loadTable(
